@@ -1,0 +1,76 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from lecture_utils import runtime
+
+
+def test_mode_defaults_to_fast_on_cpu(monkeypatch):
+    monkeypatch.delenv("LECTURE_MODE", raising=False)
+    monkeypatch.setenv("LECTURE_DEVICE", "cpu")
+    assert runtime.mode() == "fast"
+    assert runtime.pick(1, 2) == 1
+
+
+def test_mode_from_environment(monkeypatch):
+    monkeypatch.setenv("LECTURE_MODE", "FULL")
+    assert runtime.mode() == "full"
+    assert not runtime.is_fast()
+    assert runtime.pick("small", "large") == "large"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fn"),
+    [
+        ("LECTURE_MODE", "medium", runtime.mode),
+        ("LECTURE_DEVICE", "tpu", runtime.device),
+        ("LECTURE_DEVICE", "cuda:x", runtime.device),
+        ("LECTURE_OFFLINE", "yes", runtime.offline),
+    ],
+)
+def test_unknown_values_list_the_allowed_ones(monkeypatch, variable, value, fn):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=rf"{variable}=.*{value}.*(fast|cpu|0)"):
+        fn()
+
+
+def test_device_override_and_unavailable_cuda(monkeypatch):
+    monkeypatch.setenv("LECTURE_DEVICE", "cpu")
+    assert runtime.device() == torch.device("cpu")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("LECTURE_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="no CUDA device"):
+            runtime.device()
+
+
+def test_seed_everything_repeats_all_generators():
+    def draw():
+        g = runtime.seed_everything(7)
+        return random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=g).item()
+
+    assert draw() == draw()
+    with pytest.raises(ValueError, match="seed"):
+        runtime.seed_everything(-1)
+
+
+def test_data_dir_follows_environment(tmp_data):
+    assert runtime.data_dir() == tmp_data
+    assert runtime.checkpoint_dir() == tmp_data / "checkpoints"
+    assert runtime.checkpoint_dir().is_dir()
+
+
+def test_data_dir_default_is_git_ignored_cache(monkeypatch):
+    monkeypatch.delenv("LECTURE_DATA", raising=False)
+    assert runtime.data_dir() == runtime.REPO_ROOT / "data" / "cache"
+    assert "data/cache/" in (runtime.REPO_ROOT / ".gitignore").read_text()
+
+
+def test_describe_names_mode_device_versions_and_sources(monkeypatch, tmp_data):
+    monkeypatch.setenv("LECTURE_MODE", "fast")
+    monkeypatch.setenv("LECTURE_OFFLINE", "1")
+    text = runtime.describe(print_it=False)
+    for expected in ("mode      fast", "device    ", f"torch {torch.__version__}", str(tmp_data), "MNIST",
+                     "Fashion-MNIST", "CIFAR-10", "offline"):
+        assert expected in text

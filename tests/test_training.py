@@ -1,0 +1,127 @@
+import pytest
+import torch
+from torch import nn
+
+from lecture_utils import training
+
+
+def blobs(n=400, seed=0):
+    """Two well-separated classes of 1x8x8 'images' (bright top half vs bright bottom half), uint8."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 60, (n, 1, 8, 8), generator=g, dtype=torch.uint8)
+    y = torch.arange(n) % 2
+    x[y == 0, :, :4] += 150
+    x[y == 1, :, 4:] += 150
+    return x, y
+
+
+def small_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+
+
+def test_fit_learns_and_records_history():
+    train, test = blobs(400, 0), blobs(200, 1)
+    model = small_net()
+    history = training.fit(model, train, test, epochs=3, lr=0.05, batch_size=32, progress=False)
+    assert len(history.train_loss) == len(history.test_acc) == len(history.images_per_s) == 3
+    assert history.test_acc[-1] >= 0.95
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert not model.training  # left in eval mode
+
+
+def test_fit_is_seeded():
+    a = training.fit(small_net(), blobs(), epochs=1, lr=0.01, progress=False, seed=1)
+    b = training.fit(small_net(), blobs(), epochs=1, lr=0.01, progress=False, seed=1)
+    assert a.train_loss == b.train_loss
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"optimizer": "rmsprop"}, "optimizer must be"),
+        ({"schedule": "step"}, "schedule must be one of"),
+        ({"epochs": 0}, "epochs >= 1"),
+    ],
+)
+def test_fit_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        training.fit(small_net(), blobs(), **{"epochs": 1, **kwargs})
+
+
+def test_fit_rejects_bad_data():
+    x, y = blobs()
+    with pytest.raises(ValueError, match="train must be a tuple"):
+        training.fit(small_net(), x, epochs=1)
+    with pytest.raises(ValueError, match=r"train labels must be a tensor of shape \(400,\)"):
+        training.fit(small_net(), (x, y[:10]), epochs=1)
+
+
+def test_evaluate_matches_sklearn_macro_metrics():
+    x, y = blobs(100)
+
+    class Fixed(nn.Module):  # predicts class 0 for every image
+        def forward(self, images):
+            return torch.tensor([1.0, 0.0]).expand(len(images), 2)
+
+    m = training.evaluate(Fixed(), x, y)
+    assert m.accuracy == 0.5
+    assert m.recall == 0.5  # macro: (1 + 0) / 2
+    assert m.precision == 0.25  # (0.5 + 0 [zero_division]) / 2
+    assert m.f1 == pytest.approx((2 / 3) / 2)
+    assert training.predict(Fixed(), x, batch_size=7).shape == (100, 2)
+
+
+def test_config_hash_is_stable_and_rejects_objects():
+    assert training.config_hash({"a": 1, "b": [2]}) == training.config_hash({"b": [2], "a": 1})
+    assert training.config_hash({"a": 1}) != training.config_hash({"a": 2})
+    with pytest.raises(ValueError, match="JSON-serialisable"):
+        training.config_hash({"model": nn.Linear(1, 1)})
+
+
+def test_cached_trains_once_then_loads(tmp_data):
+    calls = []
+
+    def train(model):
+        calls.append(1)
+        return training.fit(model, blobs(), epochs=1, lr=0.05, progress=False)
+
+    model, history = training.cached("blobs", {"epochs": 1}, small_net, train)
+    again, history2 = training.cached("blobs", {"epochs": 1}, small_net, train)
+    assert len(calls) == 1
+    assert history2 == history
+    x, _ = blobs(10)
+    assert torch.equal(training.predict(model, x), training.predict(again, x))
+    stem = f"blobs-{training.config_hash({'epochs': 1})}"
+    assert sorted(p.name for p in (tmp_data / "checkpoints").iterdir()) == [f"{stem}.pt", f"{stem}.pt.sha256"]
+    training.cached("blobs", {"epochs": 2}, small_net, train)  # another config: another file, trained
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "no_checksum"])
+def test_cached_detects_damaged_checkpoints_and_retrains(tmp_data, damage):
+    calls = []
+
+    def train(model):
+        calls.append(1)
+        return training.History(train_loss=[0.5])
+
+    training.cached("net", {"v": 1}, small_net, train)
+    path = next((tmp_data / "checkpoints").glob("net-*.pt"))
+    payload = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(payload[: len(payload) // 2])
+    elif damage == "flip":
+        path.write_bytes(payload[:-10] + bytes(b ^ 0xFF for b in payload[-10:]))
+    else:
+        path.with_name(path.name + ".sha256").unlink()
+    with pytest.warns(UserWarning, match="unusable"):
+        _, history = training.cached("net", {"v": 1}, small_net, train)
+    assert len(calls) == 2 and history.train_loss == [0.5]
+    training.cached("net", {"v": 1}, small_net, train)  # the rewritten checkpoint is good again
+    assert len(calls) == 2
+
+
+def test_cached_rejects_bad_names(tmp_data):
+    with pytest.raises(ValueError, match="name must be"):
+        training.cached("a/b", {}, small_net, lambda m: training.History())
