@@ -65,12 +65,12 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def stratified_split(labels: torch.Tensor, n_test: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices (train, test) with ``n_test`` test items in the class proportions of ``labels``."""
+    """Shuffled indices (train, test) with ``n_test`` test items in the class proportions of ``labels``."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(labels))
     train, test = train_test_split(index, test_size=n_test, stratify=labels.numpy(), random_state=seed)
-    return torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(test))
+    return torch.from_numpy(train), torch.from_numpy(test)
 
 
 def _first_working(name: str, loaders: list[tuple[str, Callable[[], Dataset]]], fix: str) -> Dataset:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import platform
 import random
-import sys
 from pathlib import Path
 from typing import TypeVar
 
@@ -114,7 +113,7 @@ def checkpoint_dir() -> Path:
     return path
 
 
-def describe(print_it: bool = True) -> str:
+def description() -> str:
     """One short block: mode, device, versions, data folder and which data sources are available."""
     from . import data  # lazy: data imports runtime
 
@@ -130,7 +129,9 @@ def describe(print_it: bool = True) -> str:
         f"data      {data_dir()}{'  (offline: no downloads)' if offline() else ''}",
     ]
     lines += [f"  {name:<14}{where}" for name, where in data.available().items()]
-    text = "\n".join(lines)
-    if print_it:
-        print(text, file=sys.stdout)
-    return text
+    return "\n".join(lines)
+
+
+def describe() -> None:
+    """Print :func:`description`: the first output of every notebook, so a screenshot says how it was made."""
+    print(description())

@@ -67,10 +67,12 @@ def test_data_dir_default_is_git_ignored_cache(monkeypatch):
     assert "data/cache/" in (runtime.REPO_ROOT / ".gitignore").read_text()
 
 
-def test_describe_names_mode_device_versions_and_sources(monkeypatch, tmp_data):
+def test_describe_names_mode_device_versions_and_sources(monkeypatch, tmp_data, capsys):
     monkeypatch.setenv("LECTURE_MODE", "fast")
     monkeypatch.setenv("LECTURE_OFFLINE", "1")
-    text = runtime.describe(print_it=False)
+    runtime.describe()
+    text = capsys.readouterr().out
+    assert text.strip() == runtime.description()
     for expected in ("mode      fast", "device    ", f"torch {torch.__version__}", str(tmp_data), "MNIST",
                      "Fashion-MNIST", "CIFAR-10", "offline"):
         assert expected in text
