@@ -1,5 +1,6 @@
 """The project's own files install and run everything: requirements, conda env, Makefile, CI."""
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -46,3 +47,12 @@ def test_ci_runs_the_readme_test_command():
     makefile = (ROOT / "Makefile").read_text()
     for target in ("lectures", "test", "test-full", "lab", "slides", "bench"):
         assert re.search(rf"^{target}:", makefile, re.M), target
+
+
+def test_ci_runs_offline():
+    """CI must prove the offline path: .ci/run disables downloads, and under CI the variable is seen."""
+    assert re.search(r"^export LECTURE_OFFLINE=1$", (ROOT / ".ci" / "run").read_text(), re.M)
+    if os.environ.get("CI"):
+        from lecture_utils import runtime
+
+        assert runtime.offline()
