@@ -1,0 +1,122 @@
+"""Google Colab: the one place that holds the repository URL, the badge and the setup cell.
+
+Every notebook's first cell carries an "Open in Colab" badge pointing at its own file in the public
+repository, and its second cell starts with a setup block that, on Colab only, installs this package
+from the repository and enables the ipywidgets manager; elsewhere it does nothing. Both are written
+from here, so changing :data:`REPO_URL` and running
+
+    python -m lecture_utils.colab sync notebooks/*.ipynb
+
+updates every notebook (idempotent: an up-to-date notebook is not rewritten). ``check`` instead of
+``sync`` only reports the notebooks that are out of date (exit status 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO_URL = "https://github.com/inside-cnns/inside-cnns"
+BRANCH = "main"
+PACKAGE = "lecture-utils"  # the distribution name in pyproject.toml
+
+SETUP_BEGIN = "# --- Colab setup (written by `python -m lecture_utils.colab sync`; edit lecture_utils/colab.py) ---"
+SETUP_END = "# --- end of Colab setup ---"
+_BADGE_LINE = re.compile(r"^.*colab-badge\.svg.*$", re.MULTILINE)
+
+
+def colab_url(name: str) -> str:
+    """URL that opens notebook ``name`` (e.g. ``03_gap_vs_flatten``) from the repository on Colab."""
+    repo = REPO_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/notebooks/{Path(name).stem}.ipynb"
+
+
+def badge(name: str) -> str:
+    """The markdown "Open in Colab" badge of notebook ``name``."""
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(name)})"
+
+
+def setup_block() -> str:
+    """Source of the setup block: on Colab, pip-install the package and enable widgets; elsewhere, nothing."""
+    return "\n".join([
+        SETUP_BEGIN,
+        "import sys",
+        "",
+        'if "google.colab" in sys.modules:  # on Colab only: install the course package, enable widgets',
+        "    import subprocess",
+        "",
+        f'    package = "{PACKAGE} @ git+{REPO_URL}@{BRANCH}"',
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)',
+        "    from google.colab import output",
+        "",
+        "    output.enable_custom_widget_manager()",
+        SETUP_END,
+    ])
+
+
+def _with_badge(title_source: str, name: str) -> str:
+    """Markdown of the first cell with its badge line replaced, or inserted after the title line."""
+    if _BADGE_LINE.search(title_source):
+        return _BADGE_LINE.sub(lambda _: badge(name), title_source, count=1)
+    lines = title_source.split("\n")
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("#")), 0)
+    return "\n".join(lines[:at] + [badge(name)] + lines[at:])
+
+
+def _with_setup(code: str) -> str:
+    """Code of the setup cell with the block between the markers replaced, or prepended."""
+    start, end = code.find(SETUP_BEGIN), code.find(SETUP_END)
+    if start >= 0 and end > start:
+        return code[:start] + setup_block() + code[end + len(SETUP_END) :]
+    return setup_block() + ("\n\n" + code if code.strip() else "")
+
+
+def sync_notebook(nb: nbformat.NotebookNode, name: str) -> bool:
+    """Write the badge into cell 1 and the setup block into cell 2 of ``nb``; True if anything changed.
+
+    Cell 1 must be markdown (the title cell). If cell 2 is not a code cell, a setup cell is inserted.
+    """
+    if not nb.cells or nb.cells[0].cell_type != "markdown":
+        raise ValueError(f"notebook {name!r}: cell 1 must be the markdown title cell (title, badge, goals)")
+    before = [cell.source for cell in nb.cells[:2]]
+    nb.cells[0].source = _with_badge(nb.cells[0].source, name)
+    if len(nb.cells) < 2 or nb.cells[1].cell_type != "code":
+        nb.cells.insert(1, nbformat.v4.new_code_cell(""))
+    nb.cells[1].source = _with_setup(nb.cells[1].source)
+    return [cell.source for cell in nb.cells[:2]] != before
+
+
+def problems(nb: nbformat.NotebookNode, name: str) -> list[str]:
+    """What is missing or stale in ``nb``'s badge (cell 1) and setup block (cell 2); empty when up to date."""
+    found = []
+    if not nb.cells or badge(name) not in nb.cells[0].source:
+        found.append(f"{name}: cell 1 lacks the badge {badge(name)}")
+    if len(nb.cells) < 2 or setup_block() not in nb.cells[1].source:
+        found.append(f"{name}: cell 2 lacks the current setup block (run python -m lecture_utils.colab sync)")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.colab", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=("sync", "check"))
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    stale = []
+    for path in args.notebooks:
+        nb = nbformat.read(path, as_version=4)
+        if args.command == "sync":
+            if sync_notebook(nb, path.stem):
+                nbformat.write(nb, path)
+                print(f"updated {path}")
+        else:
+            stale += problems(nb, path.stem)
+    print("\n".join(stale) or f"{len(args.notebooks)} notebook(s) up to date")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
