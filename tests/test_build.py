@@ -18,8 +18,9 @@ def _write(path, cells):
 
 
 @pytest.fixture
-def course(tmp_path):
-    """A two-notebook course: one reads a file next to it and records a claim, one fails."""
+def course(tmp_path, monkeypatch):
+    """A two-notebook course: one reads a file next to it and records a claim, one fails (fast mode)."""
+    monkeypatch.setenv("LECTURE_MODE", "fast")
     folder = tmp_path / "notebooks"
     folder.mkdir()
     (folder / "numbers.txt").write_text("41")
