@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lectures test test-full lab slides bench lint clean
+.PHONY: lectures test test-full lab slides bench lint sync clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ slides: $(STAMP)  ## a reveal.js deck per notebook in build/
 
 bench: $(STAMP)  ## notebook run times, peak memory, and fit's throughput against a bare loop
 	$(PY) -m lecture_utils.bench
+
+sync: $(STAMP)  ## (authors) Colab badge + setup cell and slide tags in every notebook
+	$(PY) -m lecture_utils.colab sync notebooks/*.ipynb
+	$(PY) -m lecture_utils.slides tag notebooks/*.ipynb
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
