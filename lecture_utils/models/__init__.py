@@ -1,5 +1,109 @@
-"""Architectures of the lectures, from scratch and readable (state-dict compatible with torchvision)."""
+"""Architectures of the lectures, from scratch and readable (state-dict compatible with torchvision).
 
+Topic modules: ``blueprint`` (the cs231n pattern), ``classic`` (LeNet-5, AlexNet, NiN), ``vgg``,
+``inception`` (GoogLeNet), ``resnet`` (ImageNet and CIFAR ResNets, plain twins, shortcut options A/B/C,
+Wide ResNet, ResNeXt), ``resnext`` (the multi-path block), ``densenet``, ``efficientnet`` (and compound
+scaling), ``imagenet_weights`` (``pretrained``), ``shifted`` (the seeds' shifted-MNIST nets).
+Constructors named as torchvision's take ``num_classes`` and ``in_channels`` and have its parameter
+counts and state-dict keys, so ``ours.load_state_dict(torchvision_model.state_dict())`` works.
+"""
+
+from .blueprint import LECTURE_EXAMPLES, blueprint, expand_pattern, layer_pattern
+from .classic import AlexNet, alexnet, lenet5, mlpconv, nin
+from .common import check_input
+from .densenet import DenseNet, densenet121
+from .efficientnet import (
+    EFFICIENTNET_B0,
+    EfficientNet,
+    EfficientNetConfig,
+    MBConvStage,
+    compound_coefficients,
+    compound_scaling,
+    efficientnet_b0,
+)
+from .imagenet_weights import WeightsUnavailableError, pretrained, weights_for
+from .inception import GoogLeNet, Inception, NaiveInception, googlenet
+from .resnet import (
+    SHORTCUTS,
+    BasicBlock,
+    Bottleneck,
+    ResNet,
+    cifar_resnet,
+    resnet,
+    resnet18,
+    resnet20,
+    resnet32,
+    resnet34,
+    resnet44,
+    resnet50,
+    resnet56,
+    resnet101,
+    resnet110,
+    resnet152,
+    resnext50_32x4d,
+    wide_resnet50_2,
+)
+from .resnext import MultiPathBlock
 from .shifted import cnn_flatten, cnn_gap
+from .vgg import VGG, VGG_CONFIGS, vgg, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
-__all__ = ["cnn_flatten", "cnn_gap"]
+__all__ = [
+    "EFFICIENTNET_B0",
+    "LECTURE_EXAMPLES",
+    "SHORTCUTS",
+    "VGG_CONFIGS",
+    "AlexNet",
+    "BasicBlock",
+    "Bottleneck",
+    "DenseNet",
+    "EfficientNet",
+    "EfficientNetConfig",
+    "GoogLeNet",
+    "Inception",
+    "MBConvStage",
+    "MultiPathBlock",
+    "NaiveInception",
+    "ResNet",
+    "VGG",
+    "WeightsUnavailableError",
+    "alexnet",
+    "blueprint",
+    "check_input",
+    "cifar_resnet",
+    "cnn_flatten",
+    "cnn_gap",
+    "compound_coefficients",
+    "compound_scaling",
+    "densenet121",
+    "efficientnet_b0",
+    "expand_pattern",
+    "googlenet",
+    "layer_pattern",
+    "lenet5",
+    "mlpconv",
+    "nin",
+    "pretrained",
+    "resnet",
+    "resnet18",
+    "resnet20",
+    "resnet32",
+    "resnet34",
+    "resnet44",
+    "resnet50",
+    "resnet56",
+    "resnet101",
+    "resnet110",
+    "resnet152",
+    "resnext50_32x4d",
+    "vgg",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "weights_for",
+    "wide_resnet50_2",
+]
