@@ -286,6 +286,8 @@ def test_unknown_names_list_the_valid_ones():
         models.lenet5(input_size=30)
     with pytest.raises(ValueError, match="unknown pretrained model 'resnet19'"):
         models.pretrained("resnet19")
+    with pytest.raises(ValueError, match="unknown weights name for resnet50 'V3'.*'IMAGENET1K_V2'"):
+        models.weights_for("resnet50", "V3")
 
 
 def test_wrong_channels_and_wrong_shapes_are_named():
