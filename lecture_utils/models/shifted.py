@@ -2,7 +2,8 @@
 
 Layer names follow the seeds' Keras summaries (conv1, pool1, ..., classifier, output), so
 ``counting.summary`` prints the slide's tables. On a 64x64 canvas: CNN-flatten has 388,298
-parameters, CNN-GAP 101,578.
+parameters, CNN-GAP 101,578. ``nin_heads`` puts three heads on the same trunk for the Network in
+Network claim (FC, FC + dropout, GAP). All are initialised as Keras initialises the seeds' nets.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from torch import nn
+
+MIN_CANVAS_GAP = 18  # conv3 keeps at least one position: 18 -> 16 -> 8 -> 6 -> 3 -> 1
+MIN_CANVAS_FLATTEN = 22  # pool3 keeps at least one position: 22 -> ... -> conv3 2 -> pool3 1
 
 
 def _trunk(in_channels: int) -> list[tuple[str, nn.Module]]:
@@ -37,6 +41,20 @@ def _head(features: int, num_classes: int, dropout: float) -> list[tuple[str, nn
     ]
 
 
+def keras_init(model: nn.Module) -> nn.Module:
+    """Keras' default initialisation, applied in place: Glorot-uniform weights, zero biases.
+
+    W ~ U(-a, a) with a = sqrt(6 / (fan_in + fan_out)). With zero biases the empty canvas around a digit
+    gives zero features, so GAP's averages start from the digit alone; with PyTorch's random biases every
+    background position adds a constant, and CNN-GAP learns much more slowly on the 64x64 canvas.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+    return model
+
+
 def trunk_size(canvas: int) -> int:
     """Side of conv3's feature map for a square ``canvas`` input (64 -> 12)."""
     side = canvas
@@ -47,14 +65,38 @@ def trunk_size(canvas: int) -> int:
 
 def cnn_flatten(canvas: int = 64, in_channels: int = 1, num_classes: int = 10, dropout: float = 0.5) -> nn.Sequential:
     """CNN-flatten: trunk -> pool3 -> flatten -> dense head. Fixed input size ``canvas`` x ``canvas``."""
+    if canvas < MIN_CANVAS_FLATTEN:
+        raise ValueError(f"canvas={canvas} is too small for CNN-flatten; use canvas >= {MIN_CANVAS_FLATTEN}")
     side = trunk_size(canvas) // 2
-    if side < 1:
-        raise ValueError(f"canvas={canvas} is too small for CNN-flatten; use canvas >= 22")
     layers = _trunk(in_channels) + [("pool3", nn.MaxPool2d(2)), ("flatten", nn.Flatten())]
-    return nn.Sequential(OrderedDict(layers + _head(128 * side * side, num_classes, dropout)))
+    return keras_init(nn.Sequential(OrderedDict(layers + _head(128 * side * side, num_classes, dropout))))
 
 
 def cnn_gap(in_channels: int = 1, num_classes: int = 10, dropout: float = 0.5) -> nn.Sequential:
-    """CNN-GAP: trunk -> global average pooling -> dense head. Any input of at least 22x22."""
+    """CNN-GAP: trunk -> global average pooling -> dense head. Any input of at least 18x18."""
     layers = _trunk(in_channels) + [("gpooling", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten())]
-    return nn.Sequential(OrderedDict(layers + _head(128, num_classes, dropout)))
+    return keras_init(nn.Sequential(OrderedDict(layers + _head(128, num_classes, dropout))))
+
+
+def nin_heads(canvas: int = 28, in_channels: int = 1, num_classes: int = 10) -> dict[str, nn.Sequential]:
+    """Network in Network's comparison: the same trunk with three heads (fresh weights each).
+
+    - ``FC``: flatten conv3's maps (128 x s x s) -> dense(64) -> dense(num_classes), no dropout;
+    - ``FC + dropout``: the same with dropout 0.5 before each dense layer;
+    - ``GAP``: a 1x1 conv to one map per class, then global average pooling: the class scores are
+      ``S_c = mean_(x,y) f_c(x, y)``; no dense layer at all.
+    """
+    side = trunk_size(canvas)
+    if side < 1:
+        raise ValueError(f"canvas={canvas} is too small for the trunk; use canvas >= {MIN_CANVAS_GAP}")
+    features = 128 * side * side
+
+    def net(head: list[tuple[str, nn.Module]]) -> nn.Sequential:
+        return keras_init(nn.Sequential(OrderedDict(_trunk(in_channels) + head)))
+
+    gap = [("cccp", nn.Conv2d(128, num_classes, 1)), ("gpooling", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten())]
+    return {
+        "FC": net([("flatten", nn.Flatten()), *_head(features, num_classes, 0.0)]),
+        "FC + dropout": net([("flatten", nn.Flatten()), *_head(features, num_classes, 0.5)]),
+        "GAP": net(gap),
+    }
