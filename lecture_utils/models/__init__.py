@@ -3,7 +3,8 @@
 Topic modules: ``blueprint`` (the cs231n pattern), ``classic`` (LeNet-5, AlexNet, NiN), ``vgg``,
 ``inception`` (GoogLeNet), ``resnet`` (ImageNet and CIFAR ResNets, plain twins, shortcut options A/B/C,
 Wide ResNet, ResNeXt), ``resnext`` (the multi-path block), ``densenet``, ``efficientnet`` (and compound
-scaling), ``imagenet_weights`` (``pretrained``), ``shifted`` (the seeds' shifted-MNIST nets).
+scaling), ``fully_conv`` (FC layers as convolutions: a classifier becomes a heat map), ``imagenet_weights``
+(``pretrained``), ``shifted`` (the seeds' shifted-MNIST nets).
 Constructors named as torchvision's take ``num_classes`` and ``in_channels`` and have its parameter
 counts and state-dict keys, so ``ours.load_state_dict(torchvision_model.state_dict())`` works.
 """
@@ -21,6 +22,7 @@ from .efficientnet import (
     compound_scaling,
     efficientnet_b0,
 )
+from .fully_conv import FullyConvNet, fc_to_conv, linear_to_conv
 from .imagenet_weights import WeightsUnavailableError, pretrained, weights_for
 from .inception import GoogLeNet, Inception, NaiveInception, googlenet
 from .resnet import (
@@ -58,6 +60,7 @@ __all__ = [
     "DenseNet",
     "EfficientNet",
     "EfficientNetConfig",
+    "FullyConvNet",
     "GoogLeNet",
     "Inception",
     "MBConvStage",
@@ -77,9 +80,11 @@ __all__ = [
     "densenet121",
     "efficientnet_b0",
     "expand_pattern",
+    "fc_to_conv",
     "googlenet",
     "layer_pattern",
     "lenet5",
+    "linear_to_conv",
     "mlpconv",
     "nin",
     "pretrained",
