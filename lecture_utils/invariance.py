@@ -228,12 +228,13 @@ def plot_moved_digit(models: dict[str, nn.Module], image: torch.Tensor, rows: in
     corner = torch.tensor([[rows, cols]]) + (size - image.shape[-1]) // 2
     canvas, box = place_on_canvas(image[None], size, corner)
     fig, axes = plt.subplots(1, 1 + len(models), figsize=(2.6 * (1 + len(models)), 2.4))
-    axes[0].imshow(canvas[0, 0], cmap="gray")
+    axes[0].imshow(canvas[0, 0].numpy(), cmap="gray")
     axes[0].set_title(f"shift ({rows:+d}, {cols:+d})", fontsize=9)
     axes[0].axis("off")
     for ax, (name, probs) in zip(axes[1:], probabilities(models, canvas[0]).items(), strict=True):
-        ax.bar(range(len(probs)), probs, color=["C3" if i == probs.argmax() else "C0" for i in range(len(probs))])
-        ax.set(ylim=(0, 1), xticks=range(len(probs)), title=f"{name}: {probs.argmax().item()} ({probs.max():.0%})")
+        probs, best = probs.numpy(), int(probs.argmax())
+        ax.bar(range(len(probs)), probs, color=["C3" if i == best else "C0" for i in range(len(probs))])
+        ax.set(ylim=(0, 1), xticks=range(len(probs)), title=f"{name}: {best} ({probs[best]:.0%})")
         ax.title.set_fontsize(9)
     fig.tight_layout()
     return fig

@@ -69,15 +69,15 @@ def _batches(x: torch.Tensor, batch_size: int, order: torch.Tensor | None = None
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256, device=None) -> torch.Tensor:
-    """Logits of ``model`` (eval mode) on ``images``, computed in batches; returned on the CPU."""
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 64, device=None) -> torch.Tensor:
+    """Logits of ``model`` (eval mode) on ``images``, in batches (64: fastest on a laptop CPU); on the CPU."""
     device = device or runtime.device()
     model.eval().to(device)
     outputs = [model(to_float(images[idx]).to(device)).float().cpu() for idx in _batches(images, batch_size)]
     return torch.cat(outputs)
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> Metrics:
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 64) -> Metrics:
     """Accuracy and macro precision / recall / F1 of ``model`` on a labelled set."""
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
