@@ -58,6 +58,14 @@ def test_odd_answers_never_raise(exercise_id, answer):
 
 
 @pytest.mark.parametrize(("exercise_id", "answer", "diagnosis"), [
+    ("01.dense_channels", 256, "the block's output"),
+    ("01.dense_channels", 160, "you left out the block's input"),
+    ("01.compound_flops", (1.2 * 1.1 * 1.15) ** 2, "quadratically with width"),
+    ("01.compound_flops", 1.92, "raised to the power"),
+    ("01.fc_kernel", 12, "pool3 halves it"),
+    ("01.fc_kernel", 128, "the depth of each filter"),
+    ("01.heatmap_width", 8, "you forgot the first window"),
+    ("01.heatmap_width", 65, "stride of 1"),
     ("02.conv2_params", 18_432, "you forgot the bias"),
     ("02.conv2_params", 18_432 + 64 * 29 * 29, "once per output position"),
     ("02.conv2_params", 18_496 * 29 * 29, "locally connected"),
@@ -87,6 +95,8 @@ def test_answer_types_and_conventions():
     assert exercises.feedback("03.which_fails", " CNN-Flatten ")
     variant = exercises.feedback("02.conv2_macs", 15_501_312 + 53_824)
     assert variant.status == "correct" and "bias additions" in variant.message
+    rounded = exercises.feedback("01.compound_flops", 4)
+    assert rounded.status == "correct" and "rounded rule" in rounded.message and "3.69" in rounded.message
     unknown = exercises.feedback("02.conv2_params", 20_000)
     assert unknown.status == "wrong" and "20,000 is too large" in unknown.message
     assert "expected a number" in exercises.feedback("02.conv2_params", "18496").message
