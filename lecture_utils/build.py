@@ -27,6 +27,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter, SlidesExporter
+from traitlets.config import Config
 
 from . import claims, runtime
 from .slides import tag_notebook
@@ -62,6 +63,11 @@ def _error_summary(err: Exception) -> str:
     return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
 
 
+# Encrypted kernel transport where jupyter_client supports it (8.10+; older versions ignore the setting):
+# without it ipykernel >= 7.3 prints a warning about unencrypted TCP into the progress lines.
+QUIET_KERNEL = Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
 def execute(path: Path, build_dir: Path, timeout: int = CELL_TIMEOUT_S) -> Result:
     """Execute notebook ``path`` into ``build_dir/NAME.ipynb`` and ``NAME.html`` (also when it fails).
 
@@ -73,7 +79,7 @@ def execute(path: Path, build_dir: Path, timeout: int = CELL_TIMEOUT_S) -> Resul
     claims_dir = (build_dir / "claims").resolve()
     (claims_dir / f"{name}.jsonl").unlink(missing_ok=True)  # this run's claims only
     env = {**os.environ, "LECTURE_NOTEBOOK": name, "LECTURE_CLAIMS_DIR": str(claims_dir)}
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=QUIET_KERNEL,
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     start, error = time.perf_counter(), ""
     try:
