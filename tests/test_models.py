@@ -382,3 +382,53 @@ def test_pretrained_says_it_needs_internet(monkeypatch, tmp_path):
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", no_network)
     with pytest.raises(models.WeightsUnavailableError, match="URLError.*need internet once"):
         models.pretrained("resnet18")
+
+
+# ---------------------------------------------------------------- Wide ResNet (CIFAR, WRN-d-k)
+
+
+@pytest.mark.parametrize("depth, k, expected", [
+    (28, 10, 36_479_194),  # the reference Keras/PyTorch implementations' trainable count ("36.5M", Table 4)
+    (16, 8, 10_961_370),  # "11.0M"
+    (40, 4, 8_949_210),  # "8.9M"
+])
+def test_wide_resnets_have_the_papers_counts(depth, k, expected):
+    with torch.device("meta"):
+        assert n_params(models.wide_resnet(depth, k)) == expected
+
+
+def test_wide_resnet_widens_every_block_by_k_and_counts_with_summary():
+    thin, wide = models.wide_resnet(16, 1), models.wide_resnet(16, 4)
+    def filters(model):  # the 3x3 convolutions (wide_resnet(16, 4) also projects in its first block)
+        return [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+
+    thin_convs, wide_convs = filters(thin), filters(wide)
+    assert wide_convs == [thin_convs[0]] + [4 * c for c in thin_convs[1:]]  # F x k filters, stem excepted
+    assert sorted(set(thin_convs)) == [16, 32, 64]
+    from lecture_utils import counting
+    assert counting.summary(wide, (3, 32, 32)).total_params == n_params(wide)
+
+
+def test_wide_block_is_pre_activation_with_dropout_between_the_convs():
+    torch.manual_seed(0)
+    block = models.WideBlock(32, 32, dropout=0.3).eval()
+    nn.init.zeros_(block.conv2.weight)  # F(x) = 0: the block is the identity (no ReLU after the sum)
+    x = torch.randn(2, 32, 8, 8)
+    assert torch.equal(block(x), x)
+    assert [type(m).__name__ for m in block.children()][:5] == ["BatchNorm2d", "Conv2d", "BatchNorm2d", "Dropout",
+                                                                "Conv2d"]
+    down = models.WideBlock(32, 64, stride=2)
+    assert down(x).shape == (2, 64, 4, 4) and down.shortcut.kernel_size == (1, 1)
+
+
+def test_wide_resnet_runs_on_any_size_and_checks_its_arguments():
+    model = models.wide_resnet(10, 1, num_classes=7, in_channels=1).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, 32, 32)).shape == (2, 7)
+        assert model(torch.randn(1, 1, 5, 9)).shape == (1, 7)
+    with pytest.raises(ValueError, match="expects in_channels=1, got 3"):
+        model(torch.randn(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="6N\\+4"):
+        models.wide_resnet(26, 10)
+    with pytest.raises(ValueError, match="widening factor k"):
+        models.wide_resnet(28, 0)

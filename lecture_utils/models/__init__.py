@@ -2,9 +2,10 @@
 
 Topic modules: ``blueprint`` (the cs231n pattern), ``classic`` (LeNet-5, AlexNet, NiN), ``vgg``,
 ``inception`` (GoogLeNet), ``resnet`` (ImageNet and CIFAR ResNets, plain twins, shortcut options A/B/C,
-Wide ResNet, ResNeXt), ``resnext`` (the multi-path block), ``densenet``, ``efficientnet`` (and compound
-scaling), ``fully_conv`` (FC layers as convolutions: a classifier becomes a heat map), ``imagenet_weights``
-(``pretrained``), ``shifted`` (the seeds' shifted-MNIST nets).
+ImageNet Wide ResNet, ResNeXt), ``wide_resnet`` (the CIFAR WRN-d-k), ``resnext`` (the multi-path block),
+``densenet``, ``efficientnet`` (and compound scaling), ``fully_conv`` (FC layers as convolutions: a
+classifier becomes a heat map), ``imagenet_weights`` (``pretrained``), ``shifted`` (the seeds'
+shifted-MNIST nets).
 Constructors named as torchvision's take ``num_classes`` and ``in_channels`` and have its parameter
 counts and state-dict keys, so ``ours.load_state_dict(torchvision_model.state_dict())`` works.
 """
@@ -48,6 +49,7 @@ from .resnet import (
 from .resnext import MultiPathBlock
 from .shifted import cnn_flatten, cnn_gap
 from .vgg import VGG, VGG_CONFIGS, vgg, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
+from .wide_resnet import WideBlock, WideResNet, wide_resnet
 
 __all__ = [
     "EFFICIENTNET_B0",
@@ -68,6 +70,8 @@ __all__ = [
     "NaiveInception",
     "ResNet",
     "VGG",
+    "WideBlock",
+    "WideResNet",
     "WeightsUnavailableError",
     "alexnet",
     "blueprint",
@@ -110,5 +114,6 @@ __all__ = [
     "vgg19",
     "vgg19_bn",
     "weights_for",
+    "wide_resnet",
     "wide_resnet50_2",
 ]
