@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 from torchvision.models.efficientnet import _efficientnet_conf
 
-from lecture_utils import models
+from lecture_utils import counting, models
 from lecture_utils.models import imagenet_weights
 from lecture_utils.models.resnet import ZeroPadShortcut
 
@@ -399,13 +399,13 @@ def test_wide_resnets_have_the_papers_counts(depth, k, expected):
 
 def test_wide_resnet_widens_every_block_by_k_and_counts_with_summary():
     thin, wide = models.wide_resnet(16, 1), models.wide_resnet(16, 4)
+
     def filters(model):  # the 3x3 convolutions (wide_resnet(16, 4) also projects in its first block)
         return [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
 
     thin_convs, wide_convs = filters(thin), filters(wide)
     assert wide_convs == [thin_convs[0]] + [4 * c for c in thin_convs[1:]]  # F x k filters, stem excepted
     assert sorted(set(thin_convs)) == [16, 32, 64]
-    from lecture_utils import counting
     assert counting.summary(wide, (3, 32, 32)).total_params == n_params(wide)
 
 
