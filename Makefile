@@ -20,9 +20,15 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 lectures: $(STAMP)  ## execute every notebook into build/ (HTML + index); notebooks/ is never modified
-	$(PY) -m lecture_utils.build lectures
+	$(PY) -m lecture_utils.course.build lectures
 
-test: $(STAMP)  ## unit tests + nbval over every notebook (fast mode on CPU)
+DEV_STAMP := $(VENV)/.dev-installed
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps "torchattacks>=3.5"
+	@touch $(DEV_STAMP)
+
+test: $(DEV_STAMP)  ## unit tests + nbval over every notebook (fast mode on CPU)
 	$(PY) -m pytest
 
 test-full: $(STAMP)  ## the notebook validation in full mode (local CUDA)
@@ -32,14 +38,14 @@ lab: $(STAMP)  ## JupyterLab on notebooks/
 	$(VENV)/bin/jupyter lab notebooks
 
 slides: $(STAMP)  ## a reveal.js deck per notebook in build/
-	$(PY) -m lecture_utils.build slides
+	$(PY) -m lecture_utils.course.build slides
 
 bench: $(STAMP)  ## notebook run times, peak memory, and fit's throughput against a bare loop
-	$(PY) -m lecture_utils.bench
+	$(PY) -m lecture_utils.course.bench
 
 sync: $(STAMP)  ## (authors) Colab badge + setup cell and slide tags in every notebook
-	$(PY) -m lecture_utils.colab sync notebooks/*.ipynb
-	$(PY) -m lecture_utils.slides tag notebooks/*.ipynb
+	$(PY) -m lecture_utils.course.colab sync notebooks/*.ipynb
+	$(PY) -m lecture_utils.course.slides tag notebooks/*.ipynb
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,6 @@
 """Where and how the course runs: device, mode, seed and paths.
 
-Every other module may import this one; it imports no other module of the package at load time.
+Every other module may import this one; it imports no other module of the package (not even lazily).
 
 Environment variables (all optional):
 
@@ -10,12 +10,14 @@ Environment variables (all optional):
 - ``LECTURE_DATA``: folder for downloaded data and checkpoints. Default: ``data/cache`` in the
   repository (git-ignored), or ``~/.cache/inside-cnns`` when the package is installed elsewhere.
 - ``LECTURE_OFFLINE``: ``1`` forbids downloads (CI sets it); ``0`` (default) allows them.
+- ``LECTURE_SEED``: the base seed of the notebooks' training runs (default 0); the seed-spread script
+  sets it to measure how much a fast-mode result depends on the seed.
+- ``LECTURE_RETRAIN``: ``1`` trains every model even when a shipped or cached checkpoint exists.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import random
 from pathlib import Path
 from typing import TypeVar
@@ -82,6 +84,21 @@ def offline() -> bool:
     return _env_choice("LECTURE_OFFLINE", ("0", "1")) == "1"
 
 
+def seed() -> int:
+    """The base seed of training runs: ``LECTURE_SEED`` if set (a non-negative int), else 0."""
+    value = os.environ.get("LECTURE_SEED", "").strip()
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise ValueError(f"LECTURE_SEED={value!r} is not allowed; use a non-negative integer (or unset it).")
+    return int(value)
+
+
+def retrain() -> bool:
+    """True when ``LECTURE_RETRAIN=1``: train every model, ignoring shipped and cached checkpoints."""
+    return _env_choice("LECTURE_RETRAIN", ("0", "1")) == "1"
+
+
 def seed_everything(seed: int = 0) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (CPU and CUDA); return a torch generator seeded the same way."""
     if not isinstance(seed, int) or seed < 0:
@@ -111,27 +128,3 @@ def checkpoint_dir() -> Path:
     path = data_dir() / "checkpoints"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def description() -> str:
-    """One short block: mode, device, versions, data folder and which data sources are available."""
-    from . import data  # lazy: data imports runtime
-
-    dev = device()
-    gpu = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
-    import torchvision
-
-    lines = [
-        f"mode      {mode()}  (set LECTURE_MODE=fast|full to change)",
-        f"device    {dev}{gpu}, {torch.get_num_threads()} CPU threads",
-        f"versions  python {platform.python_version()}, torch {torch.__version__}, "
-        f"torchvision {torchvision.__version__}",
-        f"data      {data_dir()}{'  (offline: no downloads)' if offline() else ''}",
-    ]
-    lines += [f"  {name:<14}{where}" for name, where in data.available().items()]
-    return "\n".join(lines)
-
-
-def describe() -> None:
-    """Print :func:`description`: the first output of every notebook, so a screenshot says how it was made."""
-    print(description())

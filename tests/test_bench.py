@@ -5,7 +5,7 @@ import nbformat
 import torch
 from torch import nn
 
-from lecture_utils import bench
+from lecture_utils.course import bench
 
 
 def test_throughput_compares_fit_with_the_bare_loop():

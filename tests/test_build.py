@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from lecture_utils import build, slides
+from lecture_utils.course import build, slides
 
 REPO_NOTEBOOKS = sorted((build.Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -28,7 +28,7 @@ def course(tmp_path, monkeypatch):
         ("md", "# 01 · A good lecture\nGoals: add one."),
         ("code", "value = int(open('numbers.txt').read()) + 1\nprint('value', value)"),
         ("md", "## Claims"),
-        ("code", "from lecture_utils import claims\nclaims.record('the answer', 42, value, tolerance=0)\n"
+        ("code", "from lecture_utils.course import claims\nclaims.record('the answer', 42, value, tolerance=0)\n"
                  "claims.table()"),
     ])
     bad = _write(folder / "02_bad.ipynb", [("md", "# 02 · A broken lecture"), ("code", "1 / 0")])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lecture_utils import claims
+from lecture_utils.course import claims
 
 
 @pytest.fixture(autouse=True)

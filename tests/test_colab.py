@@ -6,13 +6,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lecture_utils import colab
+from lecture_utils.course import colab
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
 def test_urls_come_from_repo_url():
-    assert colab.REPO_URL == "https://github.com/inside-cnns/inside-cnns"
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert colab.REPO_URL == pyproject["project"]["urls"]["Repository"] == "https://github.com/inside-cnns/inside-cnns"
     assert colab.colab_url("03_gap_vs_flatten") == (
         "https://colab.research.google.com/github/inside-cnns/inside-cnns/blob/main/notebooks/03_gap_vs_flatten.ipynb")
     assert colab.colab_url("notebooks/03_gap_vs_flatten.ipynb") == colab.colab_url("03_gap_vs_flatten")
@@ -31,7 +34,7 @@ def test_every_notebook_has_badge_and_setup(path):
 def _notebook():
     return nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# 09 Demo\n\nGoals: learn things."),
-        nbformat.v4.new_code_cell("from lecture_utils import runtime\n\nruntime.describe()"),
+        nbformat.v4.new_code_cell("from lecture_utils.course import describe\n\ndescribe()"),
         nbformat.v4.new_markdown_cell("## Section"),
     ])
 
@@ -44,7 +47,7 @@ def test_sync_inserts_then_is_idempotent(tmp_path):
     first = path.read_bytes()
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[0].source.split("\n") == ["# 09 Demo", colab.badge("09_demo"), "", "Goals: learn things."]
-    assert nb.cells[1].source == colab.setup_block() + "\n\nfrom lecture_utils import runtime\n\nruntime.describe()"
+    assert nb.cells[1].source == colab.setup_block() + "\n\nfrom lecture_utils.course import describe\n\ndescribe()"
     assert len(nb.cells) == 3
     assert colab.main(["sync", str(path)]) == 0
     assert path.read_bytes() == first
@@ -60,7 +63,7 @@ def test_sync_replaces_stale_badge_and_block(monkeypatch):
     assert nb.cells[0].source.count("colab-badge.svg") == 1 and "someone/fork" in nb.cells[0].source
     assert nb.cells[1].source.count(colab.SETUP_BEGIN) == 1
     assert "git+https://github.com/someone/fork" in nb.cells[1].source
-    assert nb.cells[1].source.endswith("runtime.describe()")
+    assert nb.cells[1].source.endswith("describe()")
     assert colab.sync_notebook(nb, "09_demo") is False
 
 

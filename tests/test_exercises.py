@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lecture_utils import exercises
-from lecture_utils.exercises import Exercise, Feedback, choice_check, number_check
+from lecture_utils.course import checkers, exercises
+from lecture_utils.course.exercises import Exercise, Feedback, choice_check, number_check
 
 SOLUTIONS_DIR = Path(__file__).parent / "solutions"
 
@@ -115,7 +115,7 @@ def test_hints_are_revealed_one_by_one(monkeypatch, capsys):
 
 
 def test_author_errors_raise(monkeypatch):
-    monkeypatch.setattr(exercises, "_registry", dict(exercises._registry))
+    monkeypatch.setattr(checkers, "REGISTRY", dict(checkers.REGISTRY))
     with pytest.raises(ValueError, match="unknown exercise id '99.nope'"):
         exercises.check("99.nope", 1)
     with pytest.raises(ValueError, match="already used by notebook '02_counting'"):
@@ -130,7 +130,7 @@ def test_author_errors_raise(monkeypatch):
 
 
 def test_a_crashing_checker_is_reported_not_raised(monkeypatch):
-    monkeypatch.setattr(exercises, "_registry", dict(exercises._registry))
+    monkeypatch.setattr(checkers, "REGISTRY", dict(checkers.REGISTRY))
 
     def fragile(answer):
         return Feedback("correct" if answer["x"] == 1 else "wrong", "")

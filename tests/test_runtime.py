@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lecture_utils import runtime
+from lecture_utils import course, runtime
 
 
 def test_mode_defaults_to_fast_on_cpu(monkeypatch):
@@ -70,9 +70,9 @@ def test_data_dir_default_is_git_ignored_cache(monkeypatch):
 def test_describe_names_mode_device_versions_and_sources(monkeypatch, tmp_data, capsys):
     monkeypatch.setenv("LECTURE_MODE", "fast")
     monkeypatch.setenv("LECTURE_OFFLINE", "1")
-    runtime.describe()
+    course.describe()
     text = capsys.readouterr().out
-    assert text.strip() == runtime.description()
+    assert text.strip() == course.description()
     for expected in ("mode      fast", "device    ", f"torch {torch.__version__}", str(tmp_data), "MNIST",
                      "Fashion-MNIST", "CIFAR-10", "offline"):
         assert expected in text

@@ -3,12 +3,10 @@
 Every notebook's first cell carries an "Open in Colab" badge pointing at its own file in the public
 repository, and its second cell starts with a setup block that, on Colab only, installs this package
 from the repository and enables the ipywidgets manager; elsewhere it does nothing. Both are written
-from here, so changing :data:`REPO_URL` and running
-
-    python -m lecture_utils.colab sync notebooks/*.ipynb
-
-updates every notebook (idempotent: an up-to-date notebook is not rewritten). ``check`` instead of
-``sync`` only reports the notebooks that are out of date (exit status 1).
+from here. The repository URL is one setting, ``Repository`` under ``[project.urls]`` in
+``pyproject.toml`` (a fork changes that line); ``make sync`` (``python -m lecture_utils.course.colab
+sync notebooks/*.ipynb``) then updates every notebook (idempotent: an up-to-date notebook is not
+rewritten). ``check`` instead of ``sync`` only reports the notebooks that are out of date (exit 1).
 """
 
 from __future__ import annotations
@@ -16,16 +14,34 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import nbformat
 
-REPO_URL = "https://github.com/inside-cnns/inside-cnns"
-BRANCH = "main"
+from .. import runtime
+
 PACKAGE = "lecture-utils"  # the distribution name in pyproject.toml
 
-SETUP_BEGIN = "# --- Colab setup (written by `python -m lecture_utils.colab sync`; edit lecture_utils/colab.py) ---"
+
+def repository_url() -> str:
+    """``[project.urls] Repository`` of pyproject.toml (the source tree), else of the installed package."""
+    pyproject = runtime.REPO_ROOT / "pyproject.toml"
+    if pyproject.is_file():
+        urls = tomllib.loads(pyproject.read_text()).get("project", {}).get("urls", {})
+    else:  # installed from a wheel (Colab): the same value, from the package metadata
+        urls = dict(entry.split(", ", 1) for entry in metadata.metadata(PACKAGE).get_all("Project-URL") or [])
+    if "Repository" not in urls:
+        raise ValueError("pyproject.toml needs [project.urls] Repository = \"https://github.com/OWNER/NAME\"")
+    return urls["Repository"].rstrip("/")
+
+
+REPO_URL = repository_url()
+BRANCH = "main"
+SETUP_BEGIN = "# --- Colab setup (written by `make sync`; edit lecture_utils/course/colab.py) ---"
 SETUP_END = "# --- end of Colab setup ---"
+_SETUP_BEGIN_LINE = re.compile(r"^# --- Colab setup .*---$", re.MULTILINE)
 _BADGE_LINE = re.compile(r"^.*colab-badge\.svg.*$", re.MULTILINE)
 
 
@@ -69,9 +85,10 @@ def _with_badge(title_source: str, name: str) -> str:
 
 def _with_setup(code: str) -> str:
     """Code of the setup cell with the block between the markers replaced, or prepended."""
-    start, end = code.find(SETUP_BEGIN), code.find(SETUP_END)
-    if start >= 0 and end > start:
-        return code[:start] + setup_block() + code[end + len(SETUP_END) :]
+    begin = _SETUP_BEGIN_LINE.search(code)  # any earlier wording of the marker counts
+    end = code.find(SETUP_END)
+    if begin and end > begin.start():
+        return code[: begin.start()] + setup_block() + code[end + len(SETUP_END) :]
     return setup_block() + ("\n\n" + code if code.strip() else "")
 
 
@@ -96,12 +113,12 @@ def problems(nb: nbformat.NotebookNode, name: str) -> list[str]:
     if not nb.cells or badge(name) not in nb.cells[0].source:
         found.append(f"{name}: cell 1 lacks the badge {badge(name)}")
     if len(nb.cells) < 2 or setup_block() not in nb.cells[1].source:
-        found.append(f"{name}: cell 2 lacks the current setup block (run python -m lecture_utils.colab sync)")
+        found.append(f"{name}: cell 2 lacks the current setup block (run python -m lecture_utils.course.colab sync)")
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.colab", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.course.colab", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("sync", "check"))
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)

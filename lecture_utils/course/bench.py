@@ -1,6 +1,6 @@
 """Benchmark: notebook run times and peak memory, and ``fit``'s throughput against a bare PyTorch loop.
 
-Run ``make bench`` or ``python -m lecture_utils.bench [--skip-notebooks] [--notebooks DIR]``.
+Run ``make bench`` or ``python -m lecture_utils.course.bench [--skip-notebooks] [--notebooks DIR]``.
 A benchmark, not a test: it prints numbers and asserts nothing.
 """
 
@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import runtime
-from .data import to_float
-from .models import cnn_gap
-from .training import fit
+from .. import runtime
+from ..data import to_float
+from ..models import cnn_gap
+from ..training import fit
+from . import describe
 
 
 def bare_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, lr: float = 1e-3) -> float:
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import pandas as pd
 
-    runtime.describe()
+    describe()
     if not args.skip_notebooks:
         rows = []
         for path in sorted(args.notebooks.glob("*.ipynb")):

@@ -5,7 +5,7 @@ conv1 3x3 (1 -> 32) -> 62x62, pool 2 -> 31x31, conv2 3x3 (32 -> 64) -> 29x29, po
 conv3 3x3 (64 -> 128) -> 12x12, then pool 2 -> 6x6 and flatten (4,608 values) in CNN-flatten.
 """
 
-from ..exercises import Exercise, number_check, register
+from ..checkers import Exercise, number_check, register
 
 NOTEBOOK = "02_counting"
 K, C_IN, C_OUT, OUT = 3, 32, 64, 29  # conv2: kernel, channels in/out, output side

@@ -7,7 +7,7 @@ The convention (reveal.js via ``nbconvert --to slides``, or RISE in a live noteb
 - every other cell continues the current slide (``-``),
 - a cell an author marked ``skip``, ``notes`` or ``fragment`` keeps that mark.
 
-``python -m lecture_utils.slides tag notebooks/*.ipynb`` writes these marks into the cells' metadata
+``python -m lecture_utils.course.slides tag notebooks/*.ipynb`` writes these marks into the cells' metadata
 (``metadata.slideshow.slide_type``; idempotent); ``make slides`` applies the same rule to a copy of each
 notebook before exporting it, so a deck never depends on tagging having been run.
 """
@@ -62,7 +62,7 @@ def section_headings(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.slides", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.course.slides", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("tag",))
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Exercises of notebook 01_architectures: DenseNet's growth, EfficientNet's scaling, FC layers as convolutions."""
 
-from ..exercises import Exercise, number_check, register
+from ..checkers import Exercise, number_check, register
 
 NOTEBOOK = "01_architectures"
 K0, K, LAYER = 64, 32, 6  # DenseNet-121, first dense block: 64 channels in, growth rate 32; its 6th layer

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import runtime
+from .. import runtime
 
 COLUMNS = ["notebook", "claim", "lecture", "ours", "unit", "tolerance", "mode", "verdict", "note"]
 VERDICT_COLORS = {"holds": "#d7f5dd", "differs": "#fbd9d3", "measured": "#eef0f3"}

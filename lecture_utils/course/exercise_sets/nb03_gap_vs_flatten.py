@@ -1,6 +1,6 @@
 """Exercises of notebook 03_gap_vs_flatten: which net survives shifted digits, and what GAP costs."""
 
-from ..exercises import Exercise, choice_check, number_check, register
+from ..checkers import Exercise, choice_check, number_check, register
 
 NOTEBOOK = "03_gap_vs_flatten"
 CLASSIFIER, OUTPUT = 128 * 64 + 64, 64 * 10 + 10  # CNN-GAP's dense layers: 8,256 and 650

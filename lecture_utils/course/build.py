@@ -1,7 +1,7 @@
 """Build the course into ``build/``: executed notebooks with HTML and an index, the claims report, slides.
 
-    python -m lecture_utils.build lectures [NOTEBOOK ...]   # make lectures
-    python -m lecture_utils.build slides [NOTEBOOK ...]     # make slides
+    python -m lecture_utils.course.build lectures [NOTEBOOK ...]   # make lectures
+    python -m lecture_utils.course.build slides [NOTEBOOK ...]     # make slides
 
 ``lectures`` executes each notebook (all of ``notebooks/`` by default, sorted) in a fresh kernel whose
 working directory is the notebook's folder, and writes ``build/NAME.ipynb`` and ``build/NAME.html``;
@@ -10,7 +10,7 @@ run; the exit status is 1 if any failed. Then ``build/index.html`` (the course m
 report ``build/claims.html`` / ``build/claims.md`` (from the claims the notebooks recorded).
 
 ``slides`` exports each notebook, as committed (with its outputs), to a reveal.js deck
-``build/NAME.slides.html``, one slide per ``#``/``##`` heading (see :mod:`lecture_utils.slides`).
+``build/NAME.slides.html``, one slide per ``#``/``##`` heading (see :mod:`lecture_utils.course.slides`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter, SlidesExporter
 from traitlets.config import Config
 
-from . import claims, runtime
+from .. import runtime
+from . import claims
 from .slides import tag_notebook
 
 CELL_TIMEOUT_S = 1800  # per cell; full mode trains for minutes in one cell
@@ -72,7 +73,7 @@ def execute(path: Path, build_dir: Path, timeout: int = CELL_TIMEOUT_S) -> Resul
     """Execute notebook ``path`` into ``build_dir/NAME.ipynb`` and ``NAME.html`` (also when it fails).
 
     The kernel runs in the notebook's folder, with ``LECTURE_NOTEBOOK=NAME`` and
-    ``LECTURE_CLAIMS_DIR=build_dir/claims`` so that :func:`lecture_utils.claims.record` reports here.
+    ``LECTURE_CLAIMS_DIR=build_dir/claims`` so that :func:`lecture_utils.course.claims.record` reports here.
     """
     name = path.stem
     nb = nbformat.read(path, as_version=4)
@@ -165,7 +166,7 @@ def resolve(names: list[str], notebooks_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.course.build", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("lectures", "slides"))
     parser.add_argument("notebooks", nargs="*", help="notebook files or names (default: all in --notebooks-dir)")
     parser.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"))

@@ -1,0 +1,46 @@
+"""Course machinery: the notebooks' banner, claims, exercises, slides, Colab cells, the build and benchmarks.
+
+Teaching modules (``lecture_utils.<topic>``) never import this subpackage; notebooks use both.
+"""
+
+from __future__ import annotations
+
+import platform
+
+import torch
+
+from .. import data, runtime
+
+
+def shown_path(path) -> str:
+    """``path`` relative to the repository if inside it, else with the home folder as ``~``: no machine's
+    absolute folders in committed outputs."""
+    from pathlib import Path
+
+    path = Path(path).resolve()
+    for base, label in ((runtime.REPO_ROOT, "."), (Path.home(), "~")):
+        if path.is_relative_to(base):
+            return str(Path(label) / path.relative_to(base))
+    return str(path)
+
+
+def description() -> str:
+    """One short block: mode, device, versions, data folder and which data sources are available."""
+    import torchvision
+
+    dev = runtime.device()
+    gpu = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
+    lines = [
+        f"mode      {runtime.mode()}  (set LECTURE_MODE=fast|full to change)",
+        f"device    {dev}{gpu}, {torch.get_num_threads()} CPU threads",
+        f"versions  python {platform.python_version()}, torch {torch.__version__}, "
+        f"torchvision {torchvision.__version__}",
+        f"data      {shown_path(runtime.data_dir())}{'  (offline: no downloads)' if runtime.offline() else ''}",
+    ]
+    lines += [f"  {name:<14}{where}" for name, where in data.available().items()]
+    return "\n".join(lines)
+
+
+def describe() -> None:
+    """Print :func:`description`: the first output of every notebook, so a screenshot says how it was made."""
+    print(description())
