@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lectures test test-full lab slides bench lint sync clean
+.PHONY: lectures test test-full lab slides bench checkpoints spread lint sync clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ slides: $(STAMP)  ## a reveal.js deck per notebook in build/
 
 bench: $(STAMP)  ## notebook run times, peak memory, and fit's throughput against a bare loop
 	$(PY) -m lecture_utils.course.bench
+
+checkpoints: $(STAMP)  ## (authors) retrain every fast-mode model and ship it in data/checkpoints/ (+ manifest)
+	$(PY) -m lecture_utils.course.checkpoints build
+
+spread: $(STAMP)  ## (authors) every notebook with seeds 0, 1, 2: data/seed_spread.csv (fragile verdicts)
+	$(PY) -m lecture_utils.course.spread
 
 sync: $(STAMP)  ## (authors) Colab badge + setup cell and slide tags in every notebook
 	$(PY) -m lecture_utils.course.colab sync notebooks/*.ipynb

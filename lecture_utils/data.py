@@ -51,6 +51,13 @@ class Dataset:
     classes: list[str]
     source: str
 
+    @property
+    def key(self) -> str:
+        """What identifies the data in a checkpoint's config: name and split sizes, e.g. ``MNIST 4000/1000``.
+        Not :attr:`source`, which says where it was read from (a folder, a package): that may change
+        between runs and machines while the data stays the same."""
+        return f"{self.name} {len(self.train_labels)}/{len(self.test_labels)}"
+
     def __repr__(self) -> str:
         shape = tuple(self.train_images.shape[1:])
         return (
@@ -106,7 +113,7 @@ def _from_torchvision(cls_name: str, download: bool) -> Dataset:
         test_images=images(test),
         test_labels=torch.as_tensor(test.targets, dtype=torch.int64),
         classes=list(train.classes),
-        source=f"torchvision.datasets.{cls_name} ({verb} torchvision in {root})",
+        source=f"torchvision.datasets.{cls_name} ({verb} torchvision in {runtime.shown_path(root)})",
     )
 
 
@@ -288,16 +295,38 @@ def available() -> dict[str, str]:
 
 
 def fetch(names: list[str]) -> None:
-    """Download data sets into the cache (run once online): mnist, fashion_mnist, cifar10."""
+    """Download data sets into the cache (run once online): mnist, fashion_mnist, cifar10.
+
+    A failed download raises :class:`DataUnavailableError` with a one-line message saying what to do.
+    """
     classes = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
     unknown = [n for n in names if n not in classes]
     if unknown:
-        raise ValueError(f"unknown data set(s) {unknown}; choose from {sorted(classes)}")
+        raise ValueError(f"unknown data set(s) {', '.join(unknown)}; choose from {', '.join(sorted(classes))}")
     for name in names:
-        print(f"{name}: {_from_torchvision(classes[name], download=True)!r}")
+        try:
+            dataset = _from_torchvision(classes[name], download=True)
+        except Exception as error:  # no network, a proxy, a full disk: one line, never a traceback
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise DataUnavailableError(f"could not download {name} ({reason}); connect to the internet "
+                                       f"(and unset LECTURE_OFFLINE) and run this command again") from None
+        print(f"{name}: {dataset!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lecture_utils.data fetch NAME ...``; expected failures are one line, exit status 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    prog = "python -m lecture_utils.data"
+    if len(argv) < 2 or argv[0] != "fetch":
+        print(f"usage: {prog} fetch mnist|fashion_mnist|cifar10 [...]", file=sys.stderr)
+        return 2
+    try:
+        fetch(argv[1:])
+    except (ValueError, DataUnavailableError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] != "fetch":
-        sys.exit("usage: python -m lecture_utils.data fetch mnist|fashion_mnist|cifar10 [...]")
-    fetch(sys.argv[2:])
+    sys.exit(main())

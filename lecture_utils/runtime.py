@@ -13,6 +13,8 @@ Environment variables (all optional):
 - ``LECTURE_SEED``: the base seed of the notebooks' training runs (default 0); the seed-spread script
   sets it to measure how much a fast-mode result depends on the seed.
 - ``LECTURE_RETRAIN``: ``1`` trains every model even when a shipped or cached checkpoint exists.
+- ``LECTURE_SHIP``: ``1`` (set by ``make checkpoints``) also writes every trained model to the shipped
+  checkpoints, ``data/checkpoints/`` of the repository (``LECTURE_SHIPPED`` moves that folder; tests do).
 """
 
 from __future__ import annotations
@@ -128,3 +130,25 @@ def checkpoint_dir() -> Path:
     path = data_dir() / "checkpoints"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def shipped_dir() -> Path:
+    """The reference checkpoints committed with the course: ``data/checkpoints`` of the repository
+    (``LECTURE_SHIPPED`` overrides it), whatever ``LECTURE_DATA`` says."""
+    custom = os.environ.get("LECTURE_SHIPPED", "").strip()
+    return Path(custom).expanduser() if custom else REPO_ROOT / "data" / "checkpoints"
+
+
+def ship() -> bool:
+    """True when ``LECTURE_SHIP=1``: trained models are also written to :func:`shipped_dir`."""
+    return _env_choice("LECTURE_SHIP", ("0", "1")) == "1"
+
+
+def shown_path(path: os.PathLike | str) -> str:
+    """``path`` relative to the repository when inside it, else with the home folder as ``~``: what
+    notebooks print, so that committed outputs hold no machine's absolute folders."""
+    path = Path(path).resolve()
+    for base, label in ((REPO_ROOT, "."), (Path.home(), "~")):
+        if path.is_relative_to(base):
+            return str(Path(label) / path.relative_to(base))
+    return str(path)

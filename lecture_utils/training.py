@@ -6,6 +6,7 @@ Images may be uint8 (scaled to [0, 1] batch by batch, so a data set stays small 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -20,6 +21,8 @@ from tqdm.auto import tqdm
 
 from . import runtime
 from .data import to_float
+
+MANIFEST = "manifest.json"  # in runtime.shipped_dir(): one entry per shipped checkpoint
 
 
 @dataclass
@@ -179,43 +182,107 @@ def _atomic_write(path: os.PathLike, payload: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def checkpoint_bytes(model: nn.Module, history: History, config: dict) -> bytes:
+    """The saved form of a trained model: its state dict (on the CPU), its history and its config."""
+    buffer = io.BytesIO()
+    state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"model": state_dict, "history": history.as_dict(), "config": config}, buffer)
+    return buffer.getvalue()
+
+
+def load_checkpoint(payload: bytes, expected_sha256: str) -> dict:
+    """Verify ``payload`` against its SHA-256, then load it with ``torch.load(weights_only=True)``."""
+    if _sha256(payload) != expected_sha256:
+        raise ValueError("checksum mismatch (truncated or corrupted file)")
+    return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
+
+
+def shipped_manifest() -> dict[str, dict]:
+    """The manifest of the shipped checkpoints (``{"NAME-HASH": entry}``); empty when there is none."""
+    path = runtime.shipped_dir() / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def final_metrics(history: History) -> dict[str, float]:
+    """The last value of each per-epoch metric of ``history`` (what the manifest records)."""
+    return {key: values[-1] for key, values in history.as_dict().items()
+            if values and key in ("train_loss", "train_acc", "test_acc")}
+
+
+def shapes(state_dict: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Each tensor's shape as text, e.g. ``{"conv1.weight": "32x1x3x3"}`` (what the manifest records)."""
+    return {key: "x".join(map(str, value.shape)) for key, value in state_dict.items()}
+
+
+def _ship(stem: str, name: str, model: nn.Module, payload: bytes, config: dict, history: History) -> None:
+    """Add a trained model to the shipped checkpoints and its entry to the manifest (``make checkpoints``)."""
+    folder = runtime.shipped_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(folder / f"{stem}.pt", payload)
+    manifest = shipped_manifest()
+    manifest[stem] = {
+        "name": name,
+        "config_hash": stem.rsplit("-", 1)[1],
+        "config": config,
+        "sha256": _sha256(payload),
+        "bytes": len(payload),
+        "shapes": shapes(model.state_dict()),
+        "metrics": final_metrics(history),
+        "train_seconds": round(sum(history.seconds), 1),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "notebook": os.environ.get("LECTURE_NOTEBOOK", ""),
+    }
+    _atomic_write(folder / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+
+
 def cached(
     name: str,
     config: dict,
     build: Callable[[], nn.Module],
     train: Callable[[nn.Module], History],
 ) -> tuple[nn.Module, History]:
-    """Load if cached, else train: the model ``build()`` makes, trained by ``train(model)``.
+    """Load if shipped or cached, else train: the model ``build()`` makes, trained by ``train(model)``.
 
-    The checkpoint ``checkpoints/{name}-{config_hash}.pt`` holds the state dict, the history and the
-    config; a ``.sha256`` file beside it holds its checksum. A missing, truncated or corrupted file
-    is reported and the model retrained; files are written atomically (temp file + rename).
-    Loading uses ``torch.load(..., weights_only=True)``.
+    The checkpoint of ``(name, config)`` is ``NAME-CONFIGHASH.pt``: state dict, history and config.
+    Looked up, in order: the shipped checkpoints of the course (``data/checkpoints/``, trained by
+    ``make checkpoints``, listed with their SHA-256 in ``manifest.json``), then the user's cache
+    (``checkpoints/`` in ``runtime.data_dir()``, a ``.sha256`` file beside each). ``LECTURE_RETRAIN=1``
+    skips both. A truncated or corrupted file is reported and never loaded; the model is retrained and
+    written atomically (temp file + rename). Prints one line saying which it did. Loading uses
+    ``torch.load(..., weights_only=True)``.
     """
-    import io
-
     if not name or any(ch in name for ch in "/\\ "):
         raise ValueError(f"name must be a non-empty string without slashes or spaces, got {name!r}")
-    path = runtime.checkpoint_dir() / f"{name}-{config_hash(config)}.pt"
+    stem = f"{name}-{config_hash(config)}"
+    path = runtime.checkpoint_dir() / f"{stem}.pt"
     checksum_path = path.with_name(path.name + ".sha256")
+    shipped = shipped_manifest().get(stem)
+    candidates = [("shipped", runtime.shipped_dir() / f"{stem}.pt", shipped["sha256"] if shipped else None),
+                  ("cached", path, checksum_path.read_text().strip() if checksum_path.is_file() else "")]
     model = build()
-    if path.is_file():
-        payload = path.read_bytes()
-        expected = checksum_path.read_text().strip() if checksum_path.is_file() else ""
+    for source, candidate, expected in [] if runtime.retrain() else candidates:
+        if expected is None or not candidate.is_file():
+            continue
         try:
-            if hashlib.sha256(payload).hexdigest() != expected:
-                raise ValueError("checksum mismatch (truncated or corrupted file)")
-            state = torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
+            state = load_checkpoint(candidate.read_bytes(), expected)
             model.load_state_dict(state["model"])
+            print(f"{name}: loaded the {source} checkpoint {runtime.shown_path(candidate)}")
             return model.eval(), History(**state["history"])
         except Exception as error:
-            warnings.warn(f"checkpoint {path.name} is unusable ({error}); retraining.", stacklevel=2)
+            warnings.warn(f"checkpoint {candidate.name} is unusable ({error}); not loaded.", stacklevel=2)
             model = build()
+    start = time.perf_counter()
     history = train(model)
-    buffer = io.BytesIO()
-    state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"model": state_dict, "history": history.as_dict(), "config": config}, buffer)
-    payload = buffer.getvalue()
+    why = "LECTURE_RETRAIN=1" if runtime.retrain() else "no checkpoint for this config yet"
+    print(f"{name}: trained in {time.perf_counter() - start:.0f} s ({why}); saved to the cache")
+    payload = checkpoint_bytes(model, history, config)
     _atomic_write(path, payload)
-    _atomic_write(checksum_path, hashlib.sha256(payload).hexdigest().encode())
+    _atomic_write(checksum_path, _sha256(payload).encode())
+    if runtime.ship():
+        _ship(stem, name, model, payload, config, history)
     return model.eval(), history

@@ -12,6 +12,7 @@ from lecture_utils.course import claims
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch, tmp_path):
     monkeypatch.setattr(claims, "_recorded", {})
+    monkeypatch.setattr(claims, "SPREAD_FILE", tmp_path / "seed_spread.csv")
     monkeypatch.setenv("LECTURE_MODE", "fast")
     monkeypatch.delenv("LECTURE_CLAIMS_DIR", raising=False)
     monkeypatch.delenv("LECTURE_NOTEBOOK", raising=False)
@@ -78,7 +79,7 @@ def test_jsonl_written_and_gathered(monkeypatch, tmp_path):
     gathered = claims.gather(tmp_path / "claims")
     assert gathered[["notebook", "claim", "verdict"]].values.tolist() == [
         ["02_counting", "params", "holds"], ["03_gap_vs_flatten", "acc", "holds"]]
-    assert claims.counts(gathered) == "2 claims: 2 hold, 0 differ, 0 measured"
+    assert claims.counts(gathered) == "2 claims: 2 hold, 0 differ, 0 fragile, 0 measured"
 
 
 def test_gather_empty_and_corrupt(tmp_path):
@@ -96,9 +97,50 @@ def test_report_files(monkeypatch, tmp_path):
     frame = claims.gather(tmp_path / "claims")
     html_path, md_path = claims.write_report(frame, tmp_path)
     page = html_path.read_text()
-    assert "1 hold, 1 differ, 1 measured" in page and "params &lt;b&gt;" in page and "388,298" in page
+    assert "1 hold, 1 differ, 0 fragile, 1 measured" in page and "params &lt;b&gt;" in page and "388,298" in page
     md = md_path.read_text().splitlines()
     assert md[0] == "# Lecture claims vs our measurements"
-    assert md[4] == "| notebook | claim | lecture | ours | unit | tolerance | mode | verdict | note |"
-    assert md[6] == "| 02_counting | params <b> | 388,298 | 388,298 |  | 0 | fast | holds | a \\| b |"
+    assert md[4] == "| notebook | claim | lecture | ours | unit | tolerance | mode | verdict | seeds | note |"
+    assert md[6] == "| 02_counting | params <b> | 388,298 | 388,298 |  | 0 | fast | holds |  | a \\| b |"
     assert len(md) == 9
+
+
+def spread_runs(values_by_seed):
+    """Claims of one notebook as three seeded runs would record them."""
+    import pandas as pd
+
+    rows = []
+    for seed, values in enumerate(values_by_seed):
+        for claim, (lecture, ours, tolerance) in values.items():
+            rows.append({"notebook": "03_x", "claim": claim, "lecture": lecture, "ours": ours, "unit": "",
+                         "tolerance": tolerance, "mode": "fast", "seed": seed,
+                         "verdict": claims.verdict(lecture, ours, tolerance), "seeds": "", "note": ""})
+    return pd.DataFrame(rows)
+
+
+def test_a_claim_whose_verdict_depends_on_the_seed_is_reported_fragile(monkeypatch, tmp_path):
+    from lecture_utils.course import spread
+
+    runs = spread_runs([
+        {"GAP, shifted": (0.99, 0.944, 0.06), "params": (101_578, 101_578, 0), "t": (60, 55.0, None)},
+        {"GAP, shifted": (0.99, 0.927, 0.06), "params": (101_578, 101_578, 0), "t": (60, 57.0, None),
+         "acc 0.93": (1, 0.93, 0.1)},  # a number in the claim text: not comparable across seeds
+        {"GAP, shifted": (0.99, 0.95, 0.06), "params": (101_578, 101_578, 0), "t": (60, 56.0, None)},
+    ])
+    table = spread.spread_table(runs)
+    assert table[["claim", "values", "verdicts", "stable"]].values.tolist() == [
+        ["GAP, shifted", "0.944;0.927;0.95", "holds;differs;holds", "no"],
+        ["params", "101,578;101,578;101,578", "holds;holds;holds", "yes"],
+        ["t", "55;57;56", "measured;measured;measured", "yes"],
+    ]
+    merged = spread.update(table, claims.SPREAD_FILE)
+    assert len(merged) == 3 and len(spread.update(table, claims.SPREAD_FILE)) == 3  # replaced, not appended
+
+    shaky = claims.record("GAP, shifted", 0.99, 0.944, tolerance=0.06, notebook="03_x")
+    assert shaky.verdict == "fragile" and shaky.note.startswith("fragile in fast mode")
+    assert shaky.seeds == "0.927 to 0.95 over 3 seeds (holds, differs, holds)"
+    solid = claims.record("params", 101_578, 101_578, tolerance=0, notebook="03_x")
+    assert (solid.verdict, solid.seeds) == ("holds", "101,578 over 3 seeds (holds)")
+    assert claims.record("new claim", 1, 1, tolerance=0, notebook="03_x").seeds == ""
+    monkeypatch.setenv("LECTURE_MODE", "full")  # full mode is the real check: no fast-mode spread applies
+    assert claims.record("GAP, shifted", 0.99, 0.944, tolerance=0.06, notebook="03_x").verdict == "holds"

@@ -155,3 +155,10 @@ def test_place_on_canvas_explicit_positions_and_empty_images():
 def test_place_on_canvas_bad_input(images, kwargs, match):
     with pytest.raises(ValueError, match=match):
         data.place_on_canvas(images, **kwargs)
+
+
+def test_key_names_the_data_not_where_it_was_read_from():
+    ds = data.Dataset("MNIST", torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.zeros(4, dtype=torch.long),
+                      torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.zeros(2, dtype=torch.long), ["0"], "a folder")
+    moved = data.Dataset(**{**ds.__dict__, "source": "another folder"})
+    assert ds.key == moved.key == "MNIST 4/2"

@@ -150,6 +150,29 @@ def test_classic_counts():
         assert n_params(models.alexnet(paper=True)) == 60_965_224  # the paper's "60M parameters"
 
 
+def test_lenet_c3_connection_table_of_the_paper():
+    mask = models.connection_mask(models.LENET_C3_TABLE, 6)
+    assert mask.shape == (16, 6) and int(mask.sum()) == 60  # 60 of the 96 S2 -> C3 map pairs
+    assert mask.sum(1).tolist() == [3] * 6 + [4] * 9 + [6]  # three, four neighbours / non-neighbours, all
+    assert mask[:, 0].nonzero().flatten().tolist() == [0, 4, 5, 6, 9, 10, 11, 12, 14, 15]  # row 0 of Table I
+    net = models.lenet5(c3_table=True)
+    assert n_params(net) == 61_706  # the masked weights are stored, but ...
+    c3 = net.c3
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 14, 14, requires_grad=True)
+    c3(x).sum().backward()
+    used = int((c3.weight.grad != 0).sum()) + c3.bias.numel()
+    assert used == 1_516  # ... only 60 * 25 + 16 = 1,516 get a gradient: the paper's C3 count
+    # Output map j changes only when an S2 map it reads changes.
+    base = c3(x.detach())
+    for i in range(6):
+        bumped = x.detach().clone()
+        bumped[:, i] += 1
+        changed = (c3(bumped) - base).abs().amax(dim=(0, 2, 3)) > 0
+        assert torch.equal(changed, mask[:, i])
+    assert net(torch.randn(1, 1, 32, 32)).shape == (1, 10)
+
+
 def test_densenet_growth_and_bigger_configs():
     model = models.densenet121()
     block = model.features.denseblock1

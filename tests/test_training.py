@@ -125,3 +125,87 @@ def test_cached_detects_damaged_checkpoints_and_retrains(tmp_data, damage):
 def test_cached_rejects_bad_names(tmp_data):
     with pytest.raises(ValueError, match="name must be"):
         training.cached("a/b", {}, small_net, lambda m: training.History())
+
+
+def train_blobs(calls):
+    def train(model):
+        calls.append(1)
+        return training.fit(model, blobs(), blobs(100, 1), epochs=1, lr=0.05, progress=False)
+
+    return train
+
+
+def test_shipped_checkpoints_are_written_by_make_checkpoints_and_loaded_first(tmp_data, monkeypatch, capsys):
+    from lecture_utils import runtime
+    from lecture_utils.course import checkpoints
+
+    calls = []
+    monkeypatch.setenv("LECTURE_SHIP", "1")
+    model, history = training.cached("blobs", {"epochs": 1}, small_net, train_blobs(calls))
+    assert "trained in" in capsys.readouterr().out
+    manifest = training.shipped_manifest()
+    stem = f"blobs-{training.config_hash({'epochs': 1})}"
+    entry = manifest[stem]
+    assert entry["config"] == {"epochs": 1} and entry["metrics"] == training.final_metrics(history)
+    assert entry["metrics"]["test_acc"] == history.test_acc[-1] and entry["torch"] == torch.__version__
+    assert entry["shapes"]["4.weight"] == "2x4" and checkpoints.verify() == []
+
+    # A new user (empty cache, no shipping) loads the shipped file: no training, same predictions.
+    monkeypatch.delenv("LECTURE_SHIP")
+    monkeypatch.setenv("LECTURE_DATA", str(tmp_data.parent / "fresh"))
+    again, history2 = training.cached("blobs", {"epochs": 1}, small_net, train_blobs(calls))
+    assert len(calls) == 1 and history2 == history
+    assert f"blobs: loaded the shipped checkpoint {runtime.shown_path(runtime.shipped_dir() / stem)}.pt" in (
+        capsys.readouterr().out)
+    x, _ = blobs(10)
+    assert torch.equal(training.predict(model, x), training.predict(again, x))
+
+    monkeypatch.setenv("LECTURE_RETRAIN", "1")  # always trains, and leaves the shipped set alone
+    shipped_bytes = (runtime.shipped_dir() / f"{stem}.pt").read_bytes()
+    training.cached("blobs", {"epochs": 1}, small_net, train_blobs(calls))
+    assert len(calls) == 2 and "LECTURE_RETRAIN=1" in capsys.readouterr().out
+    assert (runtime.shipped_dir() / f"{stem}.pt").read_bytes() == shipped_bytes
+
+
+def test_a_damaged_shipped_checkpoint_is_never_loaded_nor_overwritten(tmp_data, monkeypatch):
+    from lecture_utils import runtime
+    from lecture_utils.course import checkpoints
+
+    monkeypatch.setenv("LECTURE_SHIP", "1")
+    training.cached("blobs", {"epochs": 1}, small_net, train_blobs([]))
+    monkeypatch.delenv("LECTURE_SHIP")
+    path = next(runtime.shipped_dir().glob("blobs-*.pt"))
+    damaged = path.read_bytes()[:-10] + b"0123456789"
+    path.write_bytes(damaged)
+    assert checkpoints.verify() == [f"{path.stem}: checksum mismatch (truncated or corrupted file)"]
+    monkeypatch.setenv("LECTURE_DATA", str(tmp_data.parent / "fresh"))
+    calls = []
+    with pytest.warns(UserWarning, match="unusable"):
+        training.cached("blobs", {"epochs": 1}, small_net, train_blobs(calls))
+    assert len(calls) == 1 and path.read_bytes() == damaged  # retrained into the cache only
+
+
+def test_verify_finds_every_kind_of_mismatch(tmp_data, monkeypatch):
+    import json
+
+    from lecture_utils import runtime
+    from lecture_utils.course import checkpoints
+
+    monkeypatch.setenv("LECTURE_SHIP", "1")
+    training.cached("blobs", {"epochs": 1}, small_net, train_blobs([]))
+    training.cached("blobs", {"epochs": 2}, small_net, train_blobs([]))
+    folder = runtime.shipped_dir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    one, two = sorted(manifest)
+    manifest[one]["metrics"]["test_acc"] = 0.123  # a manifest the training did not produce
+    manifest[two]["shapes"]["4.weight"] = "3x4"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "stray-0.pt").write_bytes(b"x")
+    monkeypatch.setattr(checkpoints, "MAX_TOTAL_BYTES", 100)
+    problems = checkpoints.verify()
+    assert problems == [
+        f"{one}: the stored history's final metrics differ from the manifest's",
+        f"{two}: tensor names or shapes differ from the manifest's",
+        "stray-0.pt: not in the manifest",
+        f"the shipped set is {sum(e['bytes'] for e in manifest.values()) / 1e6:.1f} MB, over the 0 MB limit",
+    ]

@@ -12,18 +12,6 @@ import torch
 from .. import data, runtime
 
 
-def shown_path(path) -> str:
-    """``path`` relative to the repository if inside it, else with the home folder as ``~``: no machine's
-    absolute folders in committed outputs."""
-    from pathlib import Path
-
-    path = Path(path).resolve()
-    for base, label in ((runtime.REPO_ROOT, "."), (Path.home(), "~")):
-        if path.is_relative_to(base):
-            return str(Path(label) / path.relative_to(base))
-    return str(path)
-
-
 def description() -> str:
     """One short block: mode, device, versions, data folder and which data sources are available."""
     import torchvision
@@ -35,7 +23,7 @@ def description() -> str:
         f"device    {dev}{gpu}, {torch.get_num_threads()} CPU threads",
         f"versions  python {platform.python_version()}, torch {torch.__version__}, "
         f"torchvision {torchvision.__version__}",
-        f"data      {shown_path(runtime.data_dir())}{'  (offline: no downloads)' if runtime.offline() else ''}",
+        f"data      {runtime.shown_path(runtime.data_dir())}{'  (offline: no downloads)' if runtime.offline() else ''}",
     ]
     lines += [f"  {name:<14}{where}" for name, where in data.available().items()]
     return "\n".join(lines)

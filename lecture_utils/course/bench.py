@@ -6,10 +6,11 @@ A benchmark, not a test: it prints numbers and asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from .. import runtime
 from ..data import to_float
 from ..models import cnn_gap
 from ..training import fit
-from . import describe
+from . import cli, describe
 
 
 def bare_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, lr: float = 1e-3) -> float:
@@ -74,7 +75,8 @@ def inference_seconds(model: nn.Module, x: torch.Tensor, repeats: int = 3) -> fl
 
 
 def run_notebook(path: Path) -> dict:
-    """Execute one notebook in a child process; its seconds and peak resident memory (kernel included)."""
+    """Execute one notebook in a child process, cold: an empty data folder (``LECTURE_DATA``), so only the
+    shipped checkpoints are there. Its seconds and peak resident memory (kernel included)."""
     code = (
         "import sys, json, resource, time, nbformat, nbclient\n"
         "nb = nbformat.read(sys.argv[1], as_version=4); t = time.perf_counter()\n"
@@ -82,7 +84,9 @@ def run_notebook(path: Path) -> dict:
         "peak = max(resource.getrusage(r).ru_maxrss for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'peak_mb': peak / 1024}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(path), str(path.parent)], capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as cold:
+        done = subprocess.run([sys.executable, "-c", code, str(path), str(path.parent)], capture_output=True,
+                              text=True, env={**os.environ, "LECTURE_DATA": cold})
     if done.returncode:
         return {"notebook": path.name, "seconds": float("nan"), "peak MB": float("nan"), "status": "failed"}
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -91,12 +95,14 @@ def run_notebook(path: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = cli.Parser(description=__doc__)
     parser.add_argument("--notebooks", type=Path, default=runtime.REPO_ROOT / "notebooks")
     parser.add_argument("--skip-notebooks", action="store_true")
     args = parser.parse_args(argv)
     import pandas as pd
 
+    if not args.skip_notebooks and not sorted(args.notebooks.glob("*.ipynb")):
+        raise ValueError(f"no notebooks in {args.notebooks}; pass --notebooks DIR (a folder of .ipynb files)")
     describe()
     if not args.skip_notebooks:
         rows = []
@@ -110,4 +116,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main, "python -m lecture_utils.course.bench"))

@@ -15,7 +15,6 @@ report ``build/claims.html`` / ``build/claims.md`` (from the claims the notebook
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
 import sys
@@ -30,7 +29,7 @@ from nbconvert import HTMLExporter, SlidesExporter
 from traitlets.config import Config
 
 from .. import runtime
-from . import claims
+from . import claims, cli
 from .slides import tag_notebook
 
 CELL_TIMEOUT_S = 1800  # per cell; full mode trains for minutes in one cell
@@ -166,7 +165,7 @@ def resolve(names: list[str], notebooks_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.course.build", description=__doc__.split("\n")[0])
+    parser = cli.Parser(prog="python -m lecture_utils.course.build", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("lectures", "slides"))
     parser.add_argument("notebooks", nargs="*", help="notebook files or names (default: all in --notebooks-dir)")
     parser.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"))
@@ -183,4 +182,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main, "python -m lecture_utils.course.build"))

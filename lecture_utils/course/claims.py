@@ -7,8 +7,11 @@ In a notebook, at the end of an experiment::
     claims.table(last=2)
 
 Verdict: ``holds`` when |ours - lecture| <= tolerance, ``differs`` otherwise, ``measured`` when no
-tolerance is given (a number worth showing, not a check). The tolerance is absolute (``0.05``) or
-relative to the lecture's value (``"5%"``). Recording the same claim again (a re-run cell) replaces it.
+tolerance is given (a number worth showing, not a check), and ``fragile`` for a fast-mode claim whose
+verdict is not the same for every seed of the measured spread (``data/seed_spread.csv``, written by
+:mod:`lecture_utils.course.spread`): one lucky seed proves nothing, full mode is the real check.
+The tolerance is absolute (``0.05``) or relative to the lecture's value (``"5%"``). Recording the same
+claim again (a re-run cell) replaces it.
 
 When ``LECTURE_CLAIMS_DIR`` is set (``make lectures`` sets it), each claim is also appended as a JSON
 line to ``$LECTURE_CLAIMS_DIR/<notebook>.jsonl``; the notebook name is the ``notebook`` argument, else
@@ -18,6 +21,7 @@ into ``build/claims.html`` and ``build/claims.md``.
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import math
@@ -30,8 +34,9 @@ import pandas as pd
 
 from .. import runtime
 
-COLUMNS = ["notebook", "claim", "lecture", "ours", "unit", "tolerance", "mode", "verdict", "note"]
-VERDICT_COLORS = {"holds": "#d7f5dd", "differs": "#fbd9d3", "measured": "#eef0f3"}
+COLUMNS = ["notebook", "claim", "lecture", "ours", "unit", "tolerance", "mode", "verdict", "seeds", "note"]
+VERDICT_COLORS = {"holds": "#d7f5dd", "differs": "#fbd9d3", "measured": "#eef0f3", "fragile": "#fdf0c4"}
+SPREAD_FILE = runtime.REPO_ROOT / "data" / "seed_spread.csv"  # one row per fast-mode claim, over seeds
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Claim:
     tolerance: float | str | None
     mode: str
     verdict: str
+    seeds: str
     note: str
 
 
@@ -78,6 +84,32 @@ def verdict(lecture, ours, tolerance: float | str | None) -> str:
     return "holds" if abs(ours - lecture) <= allowed else "differs"
 
 
+def seed_spread() -> dict[tuple[str, str], dict[str, str]]:
+    """The committed seed-spread table, keyed by (notebook, claim); empty if there is none."""
+    if not SPREAD_FILE.is_file():
+        return {}
+    with open(SPREAD_FILE, newline="", encoding="utf-8") as f:
+        return {(row["notebook"], row["claim"]): row for row in csv.DictReader(f)}
+
+
+def _spread_of(notebook: str, claim: str) -> tuple[str, bool]:
+    """What the seed spread says of a fast-mode claim: (summary, stable verdict across seeds)."""
+    row = seed_spread().get((notebook, claim))
+    if row is None:
+        return "", True
+    values, verdicts = row["values"].split(";"), row["verdicts"].split(";")
+    shown = values[0] if len(set(values)) == 1 else f"{min(values, key=_as_float)} to {max(values, key=_as_float)}"
+    stable = len(set(verdicts)) == 1
+    return f"{shown} over {len(values)} seeds ({verdicts[0] if stable else ', '.join(verdicts)})", stable
+
+
+def _as_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def record(claim: str, lecture, ours, *, notebook: str | None = None, tolerance: float | str | None = None,
            unit: str = "", note: str = "") -> Claim:
     """Record one claim (text, the lecture's value, our value) with its verdict in the current mode.
@@ -90,7 +122,13 @@ def record(claim: str, lecture, ours, *, notebook: str | None = None, tolerance:
     if isinstance(ours, float) and math.isnan(ours):
         raise ValueError(f"ours is NaN for claim {claim!r}: the measurement failed")
     name = notebook or os.environ.get("LECTURE_NOTEBOOK", "").strip() or "unnamed"
-    entry = Claim(name, claim, lecture, ours, unit, tolerance, runtime.mode(), verdict(lecture, ours, tolerance), note)
+    seeds, stable = _spread_of(name, claim) if runtime.is_fast() else ("", True)
+    result = verdict(lecture, ours, tolerance)
+    if not stable and result != "measured":
+        result = "fragile"
+        note = "fragile in fast mode: the verdict depends on the seed; full mode is the real check" + (
+            f"; {note}" if note else "")
+    entry = Claim(name, claim, lecture, ours, unit, tolerance, runtime.mode(), result, seeds, note)
     _recorded.pop((name, claim), None)
     _recorded[(name, claim)] = entry
     folder = os.environ.get("LECTURE_CLAIMS_DIR", "").strip()
@@ -124,7 +162,7 @@ def gather(folder: str | Path) -> pd.DataFrame:
     return _frame(rows).drop_duplicates(["notebook", "claim"], keep="last").reset_index(drop=True)
 
 
-def _fmt(value) -> str:
+def format_value(value) -> str:
     """388298 -> '388,298'; 0.110345 -> '0.1103'; None/NaN -> ''."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -136,14 +174,14 @@ def _fmt(value) -> str:
 
 
 def _display_frame(claims: pd.DataFrame) -> pd.DataFrame:
-    return claims.assign(**{col: claims[col].map(_fmt) for col in ("lecture", "ours", "tolerance")})
+    return claims.assign(**{col: claims[col].map(format_value) for col in ("lecture", "ours", "tolerance")})
 
 
 def counts(claims: pd.DataFrame) -> str:
-    """One line such as ``12 claims: 9 hold, 2 differ, 1 measured``."""
+    """One line such as ``12 claims: 8 hold, 2 differ, 1 fragile, 1 measured``."""
     n = claims["verdict"].value_counts()
     return (f"{len(claims)} claims: {n.get('holds', 0)} hold, {n.get('differs', 0)} differ, "
-            f"{n.get('measured', 0)} measured")
+            f"{n.get('fragile', 0)} fragile, {n.get('measured', 0)} measured")
 
 
 def to_markdown(claims: pd.DataFrame) -> str:
@@ -164,7 +202,8 @@ def to_html(claims: pd.DataFrame) -> str:
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>"
         f"<h1>Lecture claims vs our measurements</h1><p>{html.escape(counts(claims))}. "
         "Verdict: <em>holds</em> within the stated tolerance, <em>differs</em> outside it, "
-        "<em>measured</em> shown without a tolerance. Mode: fast uses subsets and few epochs, full the "
+        "<em>measured</em> shown without a tolerance, <em>fragile</em> when the verdict is not the same for "
+        "every seed of the fast-mode spread (column <em>seeds</em>). Mode: fast uses subsets and few epochs, full the "
         f"lectures' data sizes.</p>{styled.to_html()}</body></html>\n"
     )
 

@@ -11,7 +11,6 @@ rewritten). ``check`` instead of ``sync`` only reports the notebooks that are ou
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import tomllib
@@ -21,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from .. import runtime
+from . import cli
 
 PACKAGE = "lecture-utils"  # the distribution name in pyproject.toml
 
@@ -118,7 +118,7 @@ def problems(nb: nbformat.NotebookNode, name: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.course.colab", description=__doc__.split("\n")[0])
+    parser = cli.Parser(prog="python -m lecture_utils.course.colab", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("sync", "check"))
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -136,4 +136,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main, "python -m lecture_utils.course.colab"))

@@ -14,11 +14,12 @@ notebook before exporting it, so a deck never depends on tagging having been run
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import nbformat
+
+from . import cli
 
 KEPT = ("skip", "notes", "fragment")  # an author's explicit choice, never overwritten
 
@@ -62,7 +63,7 @@ def section_headings(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.course.slides", description=__doc__.split("\n")[0])
+    parser = cli.Parser(prog="python -m lecture_utils.course.slides", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("tag",))
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -76,4 +77,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main, "python -m lecture_utils.course.slides"))

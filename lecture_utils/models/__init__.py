@@ -11,7 +11,7 @@ counts and state-dict keys, so ``ours.load_state_dict(torchvision_model.state_di
 """
 
 from .blueprint import LECTURE_EXAMPLES, blueprint, expand_pattern, layer_pattern
-from .classic import AlexNet, alexnet, lenet5, mlpconv, nin
+from .classic import LENET_C3_TABLE, AlexNet, TableConv2d, alexnet, connection_mask, lenet5, mlpconv, nin
 from .common import check_input
 from .densenet import DenseNet, densenet121
 from .efficientnet import (
@@ -54,6 +54,7 @@ from .wide_resnet import WideBlock, WideResNet, wide_resnet
 __all__ = [
     "EFFICIENTNET_B0",
     "LECTURE_EXAMPLES",
+    "LENET_C3_TABLE",
     "SHORTCUTS",
     "VGG_CONFIGS",
     "AlexNet",
@@ -69,6 +70,7 @@ __all__ = [
     "MultiPathBlock",
     "NaiveInception",
     "ResNet",
+    "TableConv2d",
     "VGG",
     "WeightsUnavailableError",
     "WideBlock",
@@ -81,6 +83,7 @@ __all__ = [
     "cnn_gap",
     "compound_coefficients",
     "compound_scaling",
+    "connection_mask",
     "densenet121",
     "efficientnet_b0",
     "expand_pattern",

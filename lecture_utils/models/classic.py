@@ -24,14 +24,47 @@ def krizhevsky_lrn() -> nn.LocalResponseNorm:
 # ---------------------------------------------------------------- LeNet-5
 
 
-def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 32) -> CheckedSequential:
+# Table I of LeCun et al. (1998): the S2 maps (0-5) that each of the 16 C3 maps reads. Maps 0-5 read three
+# neighbouring S2 maps, 6-11 four neighbouring ones, 12-14 four non-neighbouring ones, 15 all six: 60 pairs.
+# "Why not connect every S2 feature map to every C3 feature map? ... it forces a break of symmetry."
+LENET_C3_TABLE: tuple[tuple[int, ...], ...] = (
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5), (0, 1, 2, 3, 4, 5),
+)
+
+
+def connection_mask(table: tuple[tuple[int, ...], ...], in_maps: int) -> torch.Tensor:
+    """Bool (out maps, in maps): True where output map j reads input map i (``i in table[j]``)."""
+    mask = torch.zeros(len(table), in_maps, dtype=torch.bool)
+    for j, inputs in enumerate(table):
+        mask[j, list(inputs)] = True
+    return mask
+
+
+class TableConv2d(nn.Conv2d):
+    """A convolution whose output map j sees only the input maps its connection table lists:
+    y_j = b_j + sum_{i in table[j]} w_ji * x_i. The unused weights are multiplied by 0, so they get no gradient."""
+
+    def __init__(self, table: tuple[tuple[int, ...], ...], in_channels: int, kernel_size: int):
+        super().__init__(in_channels, len(table), kernel_size)
+        self.register_buffer("mask", connection_mask(table, in_channels)[:, :, None, None].float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.weight * self.mask, self.bias)
+
+
+def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 32, c3_table: bool = False
+           ) -> CheckedSequential:
     """LeNet-5 (LeCun et al. 1998): C1 conv5x5x6 -> S2 pool -> C3 conv5x5x16 -> S4 pool -> C5 conv5x5x120
     -> F6 fc84 -> output; tanh after each layer but the last. 61,706 parameters (10 classes).
 
-    Modern simplifications of the paper: C3 sees all six S2 maps (the paper's sparse connection table
-    has 1,516 weights, not 2,416); S2/S4 are plain 2x2 average pooling (paper: a trainable coefficient
-    and bias); the output is linear (paper: Euclidean RBF units). C5 is a convolution, as in the paper:
-    on a 32x32 input it covers the whole 5x5 map, so it is a fully connected layer written as a conv.
+    C3: by default it sees all six S2 maps (2,416 parameters), as modern reimplementations do;
+    ``c3_table=True`` uses the paper's sparse connection table (:data:`LENET_C3_TABLE`, 60 of the 96
+    map pairs, 60 * 25 + 16 = 1,516 parameters in use). Other simplifications: S2/S4 are plain 2x2
+    average pooling (paper: a trainable coefficient and bias); the output is linear (paper: Euclidean RBF
+    units). C5 is a convolution, as in the paper: on a 32x32 input it covers the whole 5x5 map, so it is
+    a fully connected layer written as a conv.
     ``input_size=28`` (MNIST) pads C1 by 2, like the paper padded its 28x28 digits to 32x32.
     """
     padding = {32: 0, 28: 2}
@@ -39,7 +72,7 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 32) ->
         "c1": nn.Conv2d(in_channels, 6, 5, padding=lookup(padding, input_size, "LeNet-5 input_size")),
         "tanh1": nn.Tanh(),
         "s2": nn.AvgPool2d(2),
-        "c3": nn.Conv2d(6, 16, 5),
+        "c3": TableConv2d(LENET_C3_TABLE, 6, 5) if c3_table else nn.Conv2d(6, 16, 5),
         "tanh3": nn.Tanh(),
         "s4": nn.AvgPool2d(2),
         "c5": nn.Conv2d(16, 120, 5),

@@ -53,7 +53,8 @@ register(Exercise(
 
 register(Exercise(
     "03.param_ratio", NOTEBOOK,
-    "How many times more parameters does CNN-flatten have than CNN-GAP (388,298 vs 101,578)? Two decimals.",
+    "How many times more parameters does CNN-flatten have than CNN-GAP? Read both totals from the summaries "
+    "above; two decimals.",
     number_check(FLATTEN_NET / GAP_NET, {
         GAP_NET / FLATTEN_NET: "inverted: that is GAP / flatten; the question asks flatten / GAP.",
     }, why="the flatten head's 294,976-parameter dense layer makes the difference.", rel_tol=0.01),
