@@ -142,5 +142,7 @@ def test_a_claim_whose_verdict_depends_on_the_seed_is_reported_fragile(monkeypat
     solid = claims.record("params", 101_578, 101_578, tolerance=0, notebook="03_x")
     assert (solid.verdict, solid.seeds) == ("holds", "101,578 over 3 seeds (holds)")
     assert claims.record("new claim", 1, 1, tolerance=0, notebook="03_x").seeds == ""
+    wider = claims.record("GAP, shifted", 0.99, 0.944, tolerance=0.08, notebook="03_x")  # set from the spread
+    assert (wider.verdict, wider.seeds) == ("holds", "0.927 to 0.95 over 3 seeds (holds)")
     monkeypatch.setenv("LECTURE_MODE", "full")  # full mode is the real check: no fast-mode spread applies
     assert claims.record("GAP, shifted", 0.99, 0.944, tolerance=0.06, notebook="03_x").verdict == "holds"

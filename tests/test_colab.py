@@ -67,6 +67,16 @@ def test_sync_replaces_stale_badge_and_block(monkeypatch):
     assert colab.sync_notebook(nb, "09_demo") is False
 
 
+def test_sync_replaces_a_block_whose_marker_was_worded_differently():
+    nb = _notebook()
+    colab.sync_notebook(nb, "09_demo")
+    old_marker = "# --- Colab setup (written by `python -m lecture_utils.colab sync`; edit lecture_utils/colab.py) ---"
+    nb.cells[1].source = nb.cells[1].source.replace(colab.SETUP_BEGIN, old_marker)
+    assert colab.sync_notebook(nb, "09_demo") is True
+    assert nb.cells[1].source.count("# --- Colab setup") == 1 and old_marker not in nb.cells[1].source
+    assert nb.cells[1].source.count(colab.SETUP_END) == 1
+
+
 def test_sync_inserts_setup_cell_when_cell_2_is_markdown():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), nbformat.v4.new_markdown_cell("x")])
     colab.sync_notebook(nb, "t")

@@ -92,22 +92,29 @@ def seed_spread() -> dict[tuple[str, str], dict[str, str]]:
         return {(row["notebook"], row["claim"]): row for row in csv.DictReader(f)}
 
 
-def _spread_of(notebook: str, claim: str) -> tuple[str, bool]:
-    """What the seed spread says of a fast-mode claim: (summary, stable verdict across seeds)."""
+def _spread_of(notebook: str, claim: str, lecture, tolerance) -> tuple[str, bool]:
+    """What the seed spread says of a fast-mode claim: (summary, same verdict for every seed). The
+    verdicts are recomputed from the spread's values with the claim's current tolerance."""
     row = seed_spread().get((notebook, claim))
     if row is None:
         return "", True
-    values, verdicts = row["values"].split(";"), row["verdicts"].split(";")
-    shown = values[0] if len(set(values)) == 1 else f"{min(values, key=_as_float)} to {max(values, key=_as_float)}"
+    values = [_parsed(v) for v in row["values"].split(";")]
+    verdicts = [verdict(lecture, v, tolerance) for v in values]
+    numbers = all(isinstance(v, float) for v in values)
+    if len(set(values)) == 1:
+        shown = format_value(values[0])
+    else:
+        shown = f"{format_value(min(values))} to {format_value(max(values))}" if numbers else "/".join(map(str, values))
     stable = len(set(verdicts)) == 1
     return f"{shown} over {len(values)} seeds ({verdicts[0] if stable else ', '.join(verdicts)})", stable
 
 
-def _as_float(text: str) -> float:
+def _parsed(text: str) -> float | str:
+    """A value as the spread file shows it ('388,298', '0.944', 'yes') back as a number or a string."""
     try:
-        return float(text)
+        return float(text.replace(",", ""))
     except ValueError:
-        return math.nan
+        return text
 
 
 def record(claim: str, lecture, ours, *, notebook: str | None = None, tolerance: float | str | None = None,
@@ -122,7 +129,7 @@ def record(claim: str, lecture, ours, *, notebook: str | None = None, tolerance:
     if isinstance(ours, float) and math.isnan(ours):
         raise ValueError(f"ours is NaN for claim {claim!r}: the measurement failed")
     name = notebook or os.environ.get("LECTURE_NOTEBOOK", "").strip() or "unnamed"
-    seeds, stable = _spread_of(name, claim) if runtime.is_fast() else ("", True)
+    seeds, stable = _spread_of(name, claim, lecture, tolerance) if runtime.is_fast() else ("", True)
     result = verdict(lecture, ours, tolerance)
     if not stable and result != "measured":
         result = "fragile"

@@ -5,9 +5,9 @@
 Seeded CPU training differs between machines, and a fast-mode run trains on a subset for a few epochs:
 a verdict that holds for seed 0 may not hold for seed 1. This script executes each notebook in fast
 mode with ``LECTURE_SEED=s`` and ``LECTURE_RETRAIN=1`` for every seed, gathers the claims, and writes
-one row per claim to ``data/seed_spread.csv`` (rows of other notebooks are kept): our value and the
-verdict for each seed, and whether the verdict is ``stable``. :func:`lecture_utils.course.claims.record`
-reads that file and reports a claim whose verdict changes with the seed as ``fragile``.
+one row per claim to ``data/seed_spread.csv`` (rows of other notebooks are kept): our value for each
+seed. :func:`lecture_utils.course.claims.record` reads that file, computes each seed's verdict with
+the claim's current tolerance, and reports a claim whose verdict changes with the seed as ``fragile``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .build import execute, resolve
 from .checkpoints import environment
 
 SPREAD_COLUMNS = ["notebook", "claim", "lecture", "tolerance", "seeds", "values", "verdicts", "stable"]
+SAVED_COLUMNS = ["notebook", "claim", "lecture", "seeds", "values"]  # verdicts depend on today's tolerance
 
 
 def run_seeds(notebook: Path, seeds: list[int], threads: int = 2) -> pd.DataFrame:
@@ -72,8 +73,8 @@ def spread_table(runs: pd.DataFrame) -> pd.DataFrame:
 def update(table: pd.DataFrame, path: Path = claims.SPREAD_FILE) -> pd.DataFrame:
     """Replace the rows of ``table``'s notebooks in the committed spread file; keep the others."""
     old = (pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file()
-           else pd.DataFrame(columns=SPREAD_COLUMNS))
-    merged = pd.concat([old[~old["notebook"].isin(table["notebook"])], table], ignore_index=True)
+           else pd.DataFrame(columns=SAVED_COLUMNS))
+    merged = pd.concat([old[~old["notebook"].isin(table["notebook"])], table[SAVED_COLUMNS]], ignore_index=True)
     merged = merged.sort_values("notebook", kind="stable").reset_index(drop=True)
     merged.to_csv(path, index=False)
     return merged
