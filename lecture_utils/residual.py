@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from torch import nn
@@ -112,3 +113,53 @@ def gradient_norms(model: nn.Module, images: torch.Tensor, labels: torch.Tensor)
     loss = nn.functional.cross_entropy(net(to_float(images).to(device)), labels.to(device).long())
     grads = torch.autograd.grad(loss, weights)
     return pd.Series([g.norm().item() for g in grads], index=pd.Index(names, name="layer"), name="gradient norm")
+
+
+def plot_training_curves(histories: dict[str, training.History], groups: dict[str, list[str]]) -> plt.Figure:
+    """He et al.'s Fig. 6: per group (one panel), training error (dashed) and test error (solid) per epoch.
+
+    Training error is the running error of each epoch (training mode), as in the paper's curves.
+    """
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.2), sharey=True, squeeze=False)
+    for ax, (title, names) in zip(axes[0], groups.items(), strict=True):
+        for color, name in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], names, strict=False):
+            history = histories[name]
+            epochs = range(1, len(history.train_acc) + 1)
+            ax.plot(epochs, [1 - a for a in history.train_acc], "--", color=color, label=f"{name} train")
+            if history.test_acc:
+                ax.plot(epochs, [1 - a for a in history.test_acc], "-", color=color, lw=2, label=f"{name} test")
+        ax.set(title=title, xlabel="epoch", ylabel="error")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_norms(norms: dict[str, pd.Series]) -> plt.Figure:
+    """Gradient norm per layer (log scale), one line per model, layers in forward order."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for name, series in norms.items():
+        ax.plot(range(len(series)), series.to_numpy(), marker=".", label=name)
+    ax.set(xlabel="layer (input -> output)", ylabel="||dL/dW||", yscale="log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_lesions(tables: dict[str, pd.DataFrame], chance: float | None = None) -> plt.Figure:
+    """Test error after deleting each single block (bars; downsampling blocks in red), one panel per model,
+    with the intact model's error as a dashed line (Veit et al., Fig. 3)."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(5 * len(tables), 3), sharey=True, squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items(), strict=True):
+        blocks = table.drop(index="none")
+        colors = ["tab:red" if down else "tab:blue" for down in blocks["downsampling"]]
+        ax.bar(range(len(blocks)), blocks["error"], color=colors)
+        ax.axhline(table.loc["none", "error"], color="k", ls="--", lw=1, label="intact")
+        if chance is not None:
+            ax.axhline(chance, color="gray", ls=":", lw=1, label="chance")
+        ax.set(title=f"{name}: delete one block (red: downsampling)", xlabel="deleted block (input -> output)",
+               ylabel="test error", ylim=(0, 1))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
