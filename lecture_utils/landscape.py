@@ -168,11 +168,12 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, images: torch.Tensor, la
     return _grid_losses(model_a, images, labels, states, len(steps), "interpolation", batch_size, progress)
 
 
-def surface_stats(surface: torch.Tensor) -> dict[str, float]:
+def surface_stats(surface: torch.Tensor, chance: float | None = None) -> dict[str, float]:
     """Numbers that describe a loss surface (odd side lengths: the centre is theta itself).
 
     centre loss, min, max, range (max - min), the share of grid points with loss below 2x the centre loss,
-    and the ratio max / centre.
+    the ratio max / centre, and with ``chance`` (the loss of a uniform guess, ln 10 for 10 classes) the share
+    of grid points below it: a threshold that does not depend on how good the centre is.
     """
     if surface.dim() not in (1, 2) or any(n % 2 == 0 for n in surface.shape):
         raise ValueError(f"surface must be 1-D or 2-D with odd lengths (centre = theta), got {tuple(surface.shape)}")
@@ -180,7 +181,8 @@ def surface_stats(surface: torch.Tensor) -> dict[str, float]:
     return {"centre loss": centre, "min loss": surface.min().item(), "max loss": surface.max().item(),
             "loss range": (surface.max() - surface.min()).item(),
             "share below 2x centre": (surface < 2 * centre).float().mean().item(),
-            "max / centre": surface.max().item() / centre}
+            "max / centre": surface.max().item() / centre,
+            **({"share below chance loss": (surface < chance).float().mean().item()} if chance is not None else {})}
 
 
 def log_levels(surface: torch.Tensor, n: int = 20) -> np.ndarray:

@@ -173,6 +173,9 @@ def test_surface_stats_and_plots():
     assert stats["centre loss"] == pytest.approx(0.5)
     assert stats["loss range"] == pytest.approx(2.0)
     assert stats["share below 2x centre"] == pytest.approx(5 / 25)  # centre and its 4 neighbours at 0.75
+    assert "share below chance loss" not in stats
+    below = landscape.surface_stats(surface, chance=1.5)["share below chance loss"]
+    assert below == pytest.approx(9 / 25)  # a^2 + b^2 < 1
     levels = landscape.log_levels(surface, 10)
     assert levels[0] == pytest.approx(0.5) and levels[-1] == pytest.approx(2.5)
     assert (levels[1:] / levels[:-1]).std() < 1e-9  # log-spaced: constant ratio
