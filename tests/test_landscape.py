@@ -1,0 +1,222 @@
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+from lecture_utils import landscape, residual
+from lecture_utils.models import cifar_resnet
+
+matplotlib.use("Agg")
+
+
+def small_net(plain: bool = False, seed: int = 0) -> nn.Module:
+    """CIFAR ResNet-8 on 1x12x12 inputs, with BN statistics that are not the defaults (a few training steps)."""
+    torch.manual_seed(seed)
+    net = cifar_resnet(8, in_channels=1, plain=plain)
+    with torch.no_grad():
+        net.train()(torch.randn(32, 1, 12, 12) * 2 + 0.5)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def batch():
+    generator = torch.Generator().manual_seed(1)
+    return torch.rand(40, 1, 12, 12, generator=generator), torch.randint(0, 10, (40,), generator=generator)
+
+
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_bit_identical(model: nn.Module, before: dict[str, torch.Tensor]) -> None:
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert torch.equal(after[key], value), key
+
+
+def test_direction_is_filter_normalised_and_ignores_biases_and_bn():
+    net = small_net()
+    direction = landscape.random_direction(net, seed=3)
+    params = dict(net.named_parameters())
+    assert direction.keys() == params.keys()
+    n_filters = 0
+    for name, d in direction.items():
+        p = params[name]
+        assert d.shape == p.shape and d.dtype == p.dtype
+        if p.dim() == 1:
+            assert torch.count_nonzero(d) == 0, name  # biases, BN gamma and beta: zero
+        else:
+            w_norm, d_norm = p.detach().double().flatten(1).norm(dim=1), d.double().flatten(1).norm(dim=1)
+            torch.testing.assert_close(d_norm, w_norm, rtol=1e-6, atol=0)
+            assert not torch.allclose(d, p)  # a random direction, not the weights themselves
+            n_filters += len(p)
+    assert n_filters == 16 + 16 * 2 + 32 * 2 + 64 * 2 + 10  # stem, three stages of one block, fc rows
+
+
+def test_direction_is_gaussian_per_filter_before_scaling():
+    net = small_net()
+    d = landscape.random_direction(net, seed=0)["layer3.0.conv2.weight"]
+    unit = d / d.flatten(1).norm(dim=1).view(-1, 1, 1, 1)  # undo the scaling: a random unit vector per filter
+    cosines = unit.flatten(1) @ (net.layer3[0].conv2.weight / net.layer3[0].conv2.weight.flatten(1).norm(dim=1)
+                                 .view(-1, 1, 1, 1)).flatten(1).T
+    assert cosines.diagonal().abs().max() < 0.25  # nearly orthogonal to the weights in 576 dimensions
+
+
+def test_same_seed_same_direction_other_seed_other_direction():
+    net = small_net()
+    a, b, c = (landscape.random_direction(net, seed=s) for s in (5, 5, 6))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["conv1.weight"], c["conv1.weight"])
+
+
+def test_surface_centre_equals_plain_evaluation_loss(batch):
+    images, labels = batch
+    net = small_net()
+    with torch.no_grad():
+        plain = nn.functional.cross_entropy(net.eval()(images), labels).item()
+    dx, dy = landscape.random_direction(net, 0), landscape.random_direction(net, 1)
+    surface = landscape.loss_surface(net, images, labels, dx, dy, [-0.5, 0.0, 0.5], [-1.0, 0.0, 1.0, 2.0],
+                                     batch_size=16, progress=False)
+    assert surface.shape == (4, 3)
+    assert surface[1, 1].item() == pytest.approx(plain, rel=1e-6)
+    assert (surface > 0).all() and surface.max() > surface[1, 1]
+    line = landscape.loss_line(net, images, labels, dx, [0.0, 0.5], progress=False)
+    assert line[0].item() == pytest.approx(plain, rel=1e-6)
+    assert line[1].item() == pytest.approx(surface[1, 2].item(), rel=1e-5)  # b = 0 row: the same slice
+
+
+def test_surface_moves_the_weights_as_theta_plus_a_dx_plus_b_dy(batch):
+    images, labels = batch
+    net = small_net()
+    dx, dy = landscape.random_direction(net, 0), landscape.random_direction(net, 1)
+    moved = small_net()
+    with torch.no_grad():
+        for name, p in moved.named_parameters():
+            p += 0.3 * dx[name] - 0.7 * dy[name]
+        expected = nn.functional.cross_entropy(moved(images), labels).item()
+    surface = landscape.loss_surface(net, images, labels, dx, dy, [0.3], [-0.7], progress=False)
+    assert surface.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_parameters_buffers_and_mode_unchanged_also_when_interrupted(batch):
+    images, labels = batch
+    net = small_net().train()
+    before = snapshot(net)
+    dx, dy = landscape.random_direction(net, 0), landscape.random_direction(net, 1)
+    landscape.loss_surface(net, images, labels, dx, dy, [-1, 0, 1], [-1, 0, 1], progress=False)
+    landscape.loss_line(net, images, labels, dx, [-1, 0, 1], progress=False)
+    assert_bit_identical(net, before)
+    assert net.training and all(m.training for m in net.modules())
+
+    calls = []
+
+    def interrupt(*_):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+
+    handle = net.layer2.register_forward_hook(interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            landscape.loss_surface(net, images, labels, dx, dy, [-1, 0, 1], [-1, 0, 1], batch_size=16,
+                                   progress=False)
+    finally:
+        handle.remove()
+    assert_bit_identical(net, before)
+    assert net.training
+
+
+def test_interpolate_between_two_solutions(batch):
+    images, labels = batch
+    a, b = small_net(seed=0), small_net(seed=1)
+    before_a, before_b = snapshot(a), snapshot(b)
+    losses = landscape.interpolate(a, b, images, labels, [0.0, 0.5, 1.0], progress=False)
+    with torch.no_grad():
+        ends = [nn.functional.cross_entropy(m(images), labels).item() for m in (a, b)]
+    assert losses[0].item() == pytest.approx(ends[0], rel=1e-6)
+    assert losses[2].item() == pytest.approx(ends[1], rel=1e-6)
+    mid = small_net(seed=0)
+    mid.load_state_dict({k: (v + before_b[k]) / 2 if v.is_floating_point() else v for k, v in before_a.items()})
+    with torch.no_grad():
+        assert losses[1].item() == pytest.approx(nn.functional.cross_entropy(mid(images), labels).item(), rel=1e-5)
+    assert_bit_identical(a, before_a)
+    assert_bit_identical(b, before_b)
+    with pytest.raises(ValueError, match="same architecture"):
+        landscape.interpolate(a, cifar_resnet(14, in_channels=1), images, labels, [0.0], progress=False)
+
+
+def test_bad_input_raises_clear_errors(batch):
+    images, labels = batch
+    net = small_net()
+    d = landscape.random_direction(net)
+    missing = {k: v for k, v in d.items() if k != "fc.weight"}
+    with pytest.raises(ValueError, match=r"direction.*missing.*fc\.weight"):
+        landscape.loss_line(net, images, labels, missing, [0.0], progress=False)
+    misshapen = {**d, "conv1.weight": d["conv1.weight"][:4]}
+    with pytest.raises(ValueError, match=r"dy\['conv1.weight'\] must be a tensor of shape \(16, 1, 3, 3\)"):
+        landscape.loss_surface(net, images, labels, d, misshapen, [0.0], [0.0], progress=False)
+    with pytest.raises(ValueError, match="alphas must be a non-empty"):
+        landscape.loss_line(net, images, labels, d, [], progress=False)
+    with pytest.raises(ValueError, match="betas must be a non-empty"):
+        landscape.loss_surface(net, images, labels, d, d, [0.0], torch.tensor([]), progress=False)
+    with pytest.raises(ValueError, match="labels must be a tensor of shape"):
+        landscape.loss_line(net, images, labels[:5], d, [0.0], progress=False)
+    with pytest.raises(ValueError, match="surface must be"):
+        landscape.surface_stats(torch.ones(4, 4))
+
+
+def test_surface_stats_and_plots():
+    alphas = torch.linspace(-1, 1, 5)
+    surface = 0.5 + alphas[None] ** 2 + alphas[:, None] ** 2  # a bowl with centre loss 0.5
+    stats = landscape.surface_stats(surface)
+    assert stats["centre loss"] == pytest.approx(0.5)
+    assert stats["loss range"] == pytest.approx(2.0)
+    assert stats["share below 2x centre"] == pytest.approx(5 / 25)  # centre and its 4 neighbours at 0.75
+    assert "share below chance loss" not in stats
+    below = landscape.surface_stats(surface, chance=1.5)["share below chance loss"]
+    assert below == pytest.approx(9 / 25)  # a^2 + b^2 < 1
+    levels = landscape.log_levels(surface, 10)
+    assert levels[0] == pytest.approx(0.5) and levels[-1] == pytest.approx(2.5)
+    assert (levels[1:] / levels[:-1]).std() < 1e-9  # log-spaced: constant ratio
+    landscape.plot_contour(surface, alphas, alphas)
+    landscape.plot_surface_3d(surface, alphas, alphas)
+    landscape.plot_lines({"bowl": surface[2]}, alphas)
+
+
+def test_lesion_deletes_blocks_on_a_copy(batch):
+    images, labels = batch
+    net = small_net()
+    before = snapshot(net)
+    blocks = residual.residual_blocks(net)
+    assert list(blocks) == ["layer1.0", "layer2.0", "layer3.0"]
+    assert [residual.is_downsampling(b) for b in blocks.values()] == [False, True, True]
+    lesioned = residual.without_blocks(net, ["layer1.0", "layer2.0"])
+    assert isinstance(lesioned.layer1[0], nn.Identity) and lesioned.layer2[0] is not net.layer2[0].downsample
+    x = images[:4]
+    with torch.no_grad():
+        stem = net.relu(net.bn1(net.conv1(x)))
+        expected = net.fc(net.avgpool(net.layer3(net.layer2[0].downsample(stem))).flatten(1))
+        torch.testing.assert_close(lesioned(x), expected)
+    assert_bit_identical(net, before)
+    table = residual.lesion_study(net, images, labels)
+    assert list(table.index) == ["none", *blocks] and table["downsampling"].tolist() == [False, False, True, True]
+    plain = small_net(plain=True)
+    plain_lesioned = residual.without_blocks(plain, ["layer3.0"])
+    assert plain_lesioned(x).shape == (4, 10)  # the zero-padding map keeps the shapes
+    with pytest.raises(ValueError, match="names must be block names"):
+        residual.without_blocks(net, ["layer9.0"])
+
+
+def test_gradient_norms_leave_the_model_untouched(batch):
+    images, labels = batch
+    net = small_net()
+    before = snapshot(net)
+    norms = residual.gradient_norms(net, images, labels)
+    assert list(norms.index)[:2] == ["conv1", "layer1.0.conv1"] and norms.index[-1] == "fc"
+    assert (norms > 0).all()
+    reference = small_net().train()
+    nn.functional.cross_entropy(reference(images), labels).backward()
+    assert norms["layer2.0.conv2"] == pytest.approx(reference.layer2[0].conv2.weight.grad.norm().item(), rel=1e-5)
+    assert_bit_identical(net, before)
+    assert all(p.grad is None for p in net.parameters()) and not net.training
