@@ -354,3 +354,71 @@ def invert(model: nn.Module, layer, image: torch.Tensor, steps: int = 300, tv: f
             loss.backward(inputs=[x])
             optimizer.step()
     return x.detach()[0].cpu()
+
+
+def plot_overlays(images: torch.Tensor, rows: dict[str, torch.Tensor], boxes: dict[str, torch.Tensor] | None = None,
+                  titles: list[str] | None = None, size: float = 1.5):
+    """A grid: the images (first row), then one row per map (N, H, W) over the image; optional xyxy boxes per row."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    n = len(images)
+    fig, axes = plt.subplots(1 + len(rows), n, figsize=(size * n, size * (1 + len(rows))), squeeze=False)
+    gray = images.detach().float().cpu().mean(dim=1)
+    for j in range(n):
+        axes[0, j].imshow(gray[j], cmap="gray")
+        axes[0, j].set_title(titles[j] if titles else "", fontsize=8)
+        for i, (name, maps) in enumerate(rows.items(), start=1):
+            axes[i, j].imshow(gray[j], cmap="gray")
+            axes[i, j].imshow(maps[j], cmap="jet", alpha=0.5, vmin=0, vmax=max(float(maps[j].max()), 1e-12))
+            if boxes and name in boxes:
+                x0, y0, x1, y1 = boxes[name][j].tolist()
+                axes[i, j].add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color="lime", lw=1))
+            if j == 0:
+                axes[i, j].set_ylabel(name, fontsize=8)
+    for ax in axes.flat:
+        ax.set(xticks=[], yticks=[])
+    fig.tight_layout()
+    return fig
+
+
+def explorer(model: nn.Module, images: torch.Tensor, layers: list[str], classifier: nn.Module | None = None,
+             classes: list[str] | None = None, start: dict | None = None) -> None:
+    """ipywidgets: image, method, class and layer -> the map over the image; a static figure of ``start`` first.
+
+    "CAM" is offered only with a ``classifier`` (and then only at the last of ``layers``).
+    """
+    import ipywidgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .widgets import show_widget
+
+    methods = {**({"CAM": None} if classifier is not None else {}), **METHODS}
+    names = classes or [str(c) for c in range(model(images[:1]).shape[1])]
+    state = {"index": 0, "method": next(iter(methods)), "target": 0, "layer": layers[-1], **(start or {})}
+
+    def draw(index: int, method: str, target: int, layer: str):
+        image = images[index : index + 1]
+        if method == "CAM":
+            heat = cam(model, image, layers[-1], classifier, target)
+            layer = layers[-1]
+        else:
+            heat = methods[method](model, image, layer, target)
+        fig = plot_overlays(image, {f"{method}\n{layer}": heat}, titles=[f"class {names[target]}"], size=2.4)
+        return fig
+
+    def show(**kwargs):
+        fig = draw(**kwargs)
+        display(fig)
+        plt.close(fig)
+
+    controls = {
+        "index": ipywidgets.IntSlider(value=state["index"], min=0, max=len(images) - 1, description="image"),
+        "method": ipywidgets.Dropdown(options=list(methods), value=state["method"], description="method"),
+        "target": ipywidgets.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=state["target"],
+                                      description="class"),
+        "layer": ipywidgets.Dropdown(options=layers, value=state["layer"], description="layer"),
+    }
+    show_widget(ipywidgets.interactive(show, **controls), draw(**state),
+                caption=f"Default: image {state['index']}, {state['method']} for class {names[state['target']]}")

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import runtime, training
-from .data import to_float
+from .data import place_on_canvas, to_float
 from .models.shifted import _trunk, keras_init, trunk_size
 
 
@@ -69,8 +69,9 @@ def iou(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
 
 def centred_boxes(n: int, size: int, width: float, height: float) -> torch.Tensor:
     """The baseline: ``n`` copies of a ``width`` x ``height`` box at the centre of a ``size`` canvas."""
+    width, height = round(float(width)), round(float(height))
     x0, y0 = round((size - width) / 2), round((size - height) / 2)
-    return torch.tensor([[x0, y0, x0 + round(width), y0 + round(height)]]).expand(n, 4)
+    return torch.tensor([[x0, y0, x0 + width, y0 + height]]).expand(n, 4)
 
 
 def accuracy_table(predicted: dict[str, torch.Tensor], true_boxes: torch.Tensor,
@@ -81,13 +82,22 @@ def accuracy_table(predicted: dict[str, torch.Tensor], true_boxes: torch.Tensor,
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("method").sort_values("mean IoU", ascending=False)
 
 
-def cam_net(pooling: str = "avg", in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
-    """Trunk -> global average (``"avg"``) or max (``"max"``) pooling -> flatten -> linear ``output``."""
+def cam_net(pooling: str = "avg", same: bool = False, in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
+    """Trunk -> global average (``"avg"``) or max (``"max"``) pooling -> flatten -> linear ``output``.
+
+    ``same=False``: notebook 03's valid 3x3 convolutions (64 -> 12x12 maps, whose cells are centred on canvas
+    pixels 8.5, 12.5, ..., 52.5: upsampling them over the whole canvas stretches a CAM by 64/48 about the centre).
+    ``same=True``: zero padding 1 (64 -> 16x16 maps, cells centred on 1.5, 5.5, ..., 61.5, exactly where
+    bilinear upsampling with ``align_corners=False`` puts them).
+    """
     pools = {"avg": nn.AdaptiveAvgPool2d(1), "max": nn.AdaptiveMaxPool2d(1)}
     if pooling not in pools:
         raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
-    layers = _trunk(in_channels) + [("gpooling", pools[pooling]), ("flatten", nn.Flatten()),
-                                    ("output", nn.Linear(128, num_classes))]
+    trunk = _trunk(in_channels)
+    for _, module in trunk:
+        if isinstance(module, nn.Conv2d) and same:
+            module.padding = (1, 1)
+    layers = trunk + [("gpooling", pools[pooling]), ("flatten", nn.Flatten()), ("output", nn.Linear(128, num_classes))]
     return keras_init(nn.Sequential(OrderedDict(layers)))
 
 
@@ -150,3 +160,66 @@ def predict_boxes(model: BoxNet, images: torch.Tensor, batch_size: int = 64) -> 
     outs = [model(to_float(images[i : i + batch_size]).to(device)) for i in range(0, len(images), batch_size)]
     logits, boxes = (torch.cat([o[j].cpu() for o in outs]) for j in (0, 1))
     return logits.argmax(1), boxes * images.shape[-1]
+
+
+def trained_cam_net(name: str, pooling: str, same: bool, train: tuple[torch.Tensor, torch.Tensor], *, epochs: int,
+                    lr: float, seed: int, data_tag: str) -> nn.Sequential:
+    """``cam_net(pooling, same)`` trained with ``training.fit`` (Adam, one-cycle), cached as ``name``."""
+    config = {"net": "cam_net", "pooling": pooling, "same": same, "epochs": epochs, "lr": lr, "seed": seed,
+              "data": data_tag, "n": len(train[1])}
+
+    def build() -> nn.Sequential:
+        runtime.seed_everything(seed)
+        return cam_net(pooling, same)
+
+    model, _ = training.cached(name, config, build,
+                               lambda m: training.fit(m, train, epochs=epochs, lr=lr, seed=seed, progress=False))
+    return model
+
+
+def trained_box_net(name: str, alpha: float, images: torch.Tensor, labels: torch.Tensor, boxes: torch.Tensor, *,
+                    epochs: int, lr: float, seed: int, data_tag: str) -> BoxNet:
+    """A ``BoxNet`` trained by ``fit_class_and_box`` with weight ``alpha`` on the classification loss, cached."""
+    config = {"net": "BoxNet", "alpha": alpha, "epochs": epochs, "lr": lr, "seed": seed, "data": data_tag,
+              "n": len(labels)}
+
+    def build() -> BoxNet:
+        runtime.seed_everything(seed)
+        return BoxNet(images.shape[-1])
+
+    model, _ = training.cached(name, config, build, lambda m: fit_class_and_box(
+        m, images, labels, boxes, alpha, epochs=epochs, lr=lr, seed=seed))
+    return model
+
+
+def two_digit_canvases(images: torch.Tensor, labels: torch.Tensor, n: int, size: int = 64,
+                       seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n`` canvases with two different digits, one in the left half and one in the right half.
+
+    Returns (canvases (n, C, size, size) in ``images``' dtype, labels (n, 2), boxes (n, 2, 4)), left digit first.
+    """
+    h = images.shape[-1]
+    if size < 2 * h:
+        raise ValueError(f"size must be at least twice the digit size ({2 * h}), got {size}")
+    g = torch.Generator().manual_seed(seed)
+    first = torch.randperm(len(labels), generator=g)[:n]
+    second = torch.randperm(len(labels), generator=g)[:n]
+    clash = labels[first] == labels[second]
+    second[clash] = torch.roll(second, 1)[clash]  # fewer clashes; drop the rest below
+    keep = labels[first] != labels[second]
+    first, second = first[keep], second[keep]
+    rows = torch.randint(0, size - h + 1, (2, len(first)), generator=g)
+    cols = torch.stack([torch.randint(0, size // 2 - h + 1, (len(first),), generator=g),
+                        torch.randint(size // 2, size - h + 1, (len(first),), generator=g)])
+    left, left_boxes = place_on_canvas(images[first], size, torch.stack([rows[0], cols[0]], dim=1))
+    right, right_boxes = place_on_canvas(images[second], size, torch.stack([rows[1], cols[1]], dim=1))
+    return (torch.maximum(left, right), torch.stack([labels[first], labels[second]], dim=1),
+            torch.stack([left_boxes, right_boxes], dim=1))
+
+
+def peak_in_box(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Whether each map's maximum (N, H, W) lies inside its box (N, 4): the "pointing game", (N,) bool."""
+    w = maps.shape[-1]
+    flat = maps.flatten(1).argmax(dim=1)
+    y, x = flat // w, flat % w
+    return (x >= boxes[:, 0]) & (x < boxes[:, 2]) & (y >= boxes[:, 1]) & (y < boxes[:, 3])
