@@ -422,3 +422,55 @@ def explorer(model: nn.Module, images: torch.Tensor, layers: list[str], classifi
     }
     show_widget(ipywidgets.interactive(show, **controls), draw(**state),
                 caption=f"Default: image {state['index']}, {state['method']} for class {names[state['target']]}")
+
+
+def receptive_field(model: nn.Sequential, layer: str) -> tuple[int, int, float]:
+    """(size, stride, first centre) of one unit of ``layer``'s output, in input pixels, for a plain Sequential.
+
+    Recursion over the convolutions and poolings up to ``layer``: r <- r + (k - 1) j, j <- j s,
+    c <- c + ((k - 1) / 2 - p) j, from (r, j, c) = (1, 1, 0). Unit (i, j) sees rows c + i*stride +- (r - 1) / 2.
+    """
+    names = [name for name, _ in model.named_children()]
+    if layer not in names:
+        raise ValueError(f"layer must be one of {names}, got {layer!r}")
+    size, stride, centre = 1, 1, 0.0
+    for name, module in model.named_children():
+        if isinstance(module, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+            k, s, p = (module.kernel_size, module.stride, module.padding)
+            k, s, p = (v[0] if isinstance(v, tuple) else v for v in (k, s, p))
+            size, centre, stride = size + (k - 1) * stride, centre + ((k - 1) / 2 - p) * stride, stride * s
+        if name == layer:
+            break
+    return size, stride, centre
+
+
+def top_patches(model: nn.Sequential, layer: str, images: torch.Tensor, channel: int, k: int = 9) -> torch.Tensor:
+    """The ``k`` input patches (k, C, r, r) that activate ``channel`` of ``layer`` most, over all positions of all
+    ``images``: each unit's receptive field (r x r, zero-padded at the border)."""
+    size, stride, centre = receptive_field(model, layer)
+    with explaining(model), torch.no_grad(), capture(model, layer) as store:
+        model(check_images(images).to(_device(model)))
+        maps = store["activations"][:, channel].cpu()  # (N, h, w)
+    if k > maps.numel():
+        raise ValueError(f"k must be at most {maps.numel()} (positions x images), got {k}")
+    best = maps.flatten().topk(k).indices
+    n, rest = best // maps[0].numel(), best % maps[0].numel()
+    rows, cols = rest // maps.shape[-1], rest % maps.shape[-1]
+    padded = F.pad(images.detach().cpu(), (size,) * 4)  # a unit's field may reach past the border
+    first = centre - (size - 1) / 2 + size  # first row (column) of unit 0's field, in padded coordinates
+    top = (first + rows * stride).round().long(), (first + cols * stride).round().long()
+    return torch.stack([padded[i, :, r : r + size, c : c + size] for i, r, c in zip(n, *top, strict=True)])
+
+
+def relu_sparsity(model: nn.Module, images: torch.Tensor, layers: list[str]) -> dict[str, dict[str, float]]:
+    """Per layer: the fraction of zero activations, and the fraction of channels zero on every image and position
+    ("dead" on these images: no gradient flows through them)."""
+    stats = {}
+    with explaining(model), torch.no_grad():
+        for layer in layers:
+            with capture(model, layer) as store:
+                model(check_images(images).to(_device(model)))
+            f = store["activations"]
+            stats[layer] = {"zero activations": (f == 0).float().mean().item(),
+                            "dead channels": (f.amax(dim=(0, 2, 3)) <= 0).float().mean().item()}
+    return stats

@@ -165,3 +165,20 @@ def test_invert_reduces_the_feature_distance(gap_net, canvases):
     assert inverted.shape == canvases[0].shape
     assert distance(inverted) < 0.5 * distance(start)
     assert hooks(gap_net) == 0
+
+
+def test_receptive_field_and_top_patches():
+    same, valid = cam_net(same=True).eval(), cam_net().eval()
+    assert explain.receptive_field(same, "relu3") == (18, 4, 1.5)
+    assert explain.receptive_field(valid, "relu3") == (18, 4, 8.5)
+    assert explain.receptive_field(valid, "pool1") == (4, 2, 1.5)
+    with pytest.raises(ValueError, match="layer"):
+        explain.receptive_field(valid, "conv7")
+    images = torch.zeros(2, 1, 28, 28)
+    images[1, 0, 10, 20] = 1.0  # one bright pixel: relu1's best unit for a detector of it is centred there
+    with torch.no_grad():
+        valid.conv1.weight.zero_()
+        valid.conv1.weight[0, 0, 1, 1] = 1.0  # channel 0 copies the centre pixel
+        valid.conv1.bias.zero_()
+    patches = explain.top_patches(valid, "relu1", images, channel=0, k=1)
+    assert patches.shape == (1, 1, 3, 3) and patches[0, 0, 1, 1] == 1.0 and patches.sum() == 1.0
