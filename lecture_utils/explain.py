@@ -474,3 +474,63 @@ def relu_sparsity(model: nn.Module, images: torch.Tensor, layers: list[str]) -> 
             stats[layer] = {"zero activations": (f == 0).float().mean().item(),
                             "dead channels": (f.amax(dim=(0, 2, 3)) <= 0).float().mean().item()}
     return stats
+
+
+def raw_grad_cam(model: nn.Module, images: torch.Tensor, layer, targets=None) -> torch.Tensor:
+    """Grad-CAM before upsampling and normalisation: ReLU(sum_k alpha_k^c f_k) at the layer's size, (N, h, w)."""
+    with explaining(model):
+        activations, scores, _ = _forward(model, images, layer, targets)
+        weights = grad_cam_weights(_gradients(scores, activations))
+        return torch.einsum("nk,nkhw->nhw", weights, activations.detach()).relu()
+
+
+def augmented_grad_cam(model: nn.Module, images: torch.Tensor, layer, targets=None, copies: int = 16,
+                       max_angle: float = 10.0, max_shift: float = 0.1, steps: int = 200, tv: float = 0.02,
+                       step_size: float = 4.0, seed: int = 0) -> torch.Tensor:
+    """Augmented Grad-CAM (Morbidelli et al. 2020): a high-resolution map from Grad-CAMs of augmented copies.
+
+    Copy l is the image under a random rotation (|angle| <= ``max_angle`` degrees) and shift (<= ``max_shift``
+    of the half-width); copy 0 is the image itself. Its low-resolution Grad-CAM g_l (h x w, scaled by the
+    largest value) is modelled as D A_l H: the unknown map H at the input size, transformed like the copy (A_l)
+    and area-downsampled (D). H solves the TV-l1 regularised inverse problem
+
+        min_H (1 / 2L) sum_l ||D A_l H - g_l||^2 + tv * TV(H) / (H W)
+
+    by subgradient descent with steps ``step_size / sqrt(t + 1)``, from the upsampled Grad-CAM. Then normalised
+    as every CAM; (N, H, W).
+    """
+    images = check_images(images).detach()
+    n, _, height, width = images.shape
+    if copies < 1 or steps < 1:
+        raise ValueError(f"copies and steps must be >= 1, got {copies}, {steps}")
+    generator = torch.Generator().manual_seed(seed)
+    angle = (torch.rand(n, copies, generator=generator) * 2 - 1) * max_angle * torch.pi / 180
+    shift = (torch.rand(n, copies, 2, generator=generator) * 2 - 1) * max_shift
+    angle[:, 0], shift[:, 0] = 0, 0
+    theta = torch.stack([torch.stack([angle.cos(), -angle.sin(), shift[..., 0]], -1),
+                         torch.stack([angle.sin(), angle.cos(), shift[..., 1]], -1)], -2).flatten(0, 1)  # (N*L, 2, 3)
+    grid = F.affine_grid(theta, [n * copies, 1, height, width], align_corners=False)
+
+    def transform(x: torch.Tensor) -> torch.Tensor:  # A_l, applied to every copy of each image
+        return F.grid_sample(x.repeat_interleave(copies, 0), grid, align_corners=False)
+
+    classes = resolve_targets(targets, _logits(model, images))
+    low = raw_grad_cam(model, transform(images.cpu()).to(_device(model)), layer, classes.repeat_interleave(copies))
+    low = (low / low.flatten(1).amax(1).view(n, copies).amax(1).repeat_interleave(copies)
+           .clamp_min(1e-12)[:, None, None]).cpu()[:, None]
+    size = low.shape[-2:]
+    high = F.interpolate(low[::copies], size=(height, width), mode="bilinear", align_corners=False)
+    high = high.clone().requires_grad_(True)
+    for t in range(steps):
+        residual = F.interpolate(transform(high), size=size, mode="area") - low
+        loss = residual.pow(2).sum() / (2 * copies) + tv * total_variation(high).sum() / (height * width)
+        (subgradient,) = torch.autograd.grad(loss, high)
+        with torch.no_grad():
+            high -= step_size / (t + 1) ** 0.5 * subgradient
+    return normalize(high.detach()[:, 0], (height, width))
+
+
+def _logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The model's logits in eval mode, without gradients (the model's state restored)."""
+    with explaining(model), torch.no_grad():
+        return model(images.to(_device(model))).cpu()

@@ -182,3 +182,19 @@ def test_receptive_field_and_top_patches():
         valid.conv1.bias.zero_()
     patches = explain.top_patches(valid, "relu1", images, channel=0, k=1)
     assert patches.shape == (1, 1, 3, 3) and patches[0, 0, 1, 1] == 1.0 and patches.sum() == 1.0
+
+
+def test_augmented_grad_cam_solves_its_inverse_problem(gap_net, canvases):
+    maps = explain.augmented_grad_cam(gap_net, canvases, "relu3", TARGETS, copies=4, steps=20, seed=1)
+    assert maps.shape == (3, 48, 48) and maps.min() >= 0 and maps.amax(dim=(1, 2)).eq(1).all()
+    assert torch.equal(maps, explain.augmented_grad_cam(gap_net, canvases, "relu3", TARGETS, copies=4, steps=20,
+                                                        seed=1))
+    # One copy (the image itself), no TV: the solution's area-downsampled map reproduces the raw Grad-CAM.
+    raw = explain.raw_grad_cam(gap_net, canvases, "relu3", TARGETS)
+    single = explain.augmented_grad_cam(gap_net, canvases, "relu3", TARGETS, copies=1, tv=0.0, steps=300)
+    down = torch.nn.functional.interpolate(single[:, None], size=raw.shape[-2:], mode="area")[:, 0]
+    for a, b in zip(down, raw, strict=True):  # equal up to the final min-max: correlation 1
+        assert torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1] > 0.99
+    assert torch.allclose(explain.normalize(raw, (48, 48)), explain.grad_cam(gap_net, canvases, "relu3", TARGETS),
+                          atol=1e-5)
+    assert hooks(gap_net) == 0
