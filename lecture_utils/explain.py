@@ -151,13 +151,16 @@ def combine(weights: torch.Tensor, activations: torch.Tensor, size: tuple[int, i
     return normalize(torch.einsum("nk,nkhw->nhw", weights.detach(), activations.detach()), size)
 
 
-def cam_weights(classifier: nn.Module | torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+def cam_weights(classifier: nn.Module | torch.Tensor, classes: torch.Tensor, channels: int) -> torch.Tensor:
     """CAM: alpha_k^c = w_k^c, the row of the linear layer after GAP for each image's class, (N, K)."""
     weight = classifier.weight if isinstance(classifier, nn.Linear | nn.Conv2d) else classifier
-    if not isinstance(weight, torch.Tensor) or weight.flatten(1).ndim != 2 or weight[0].numel() != \
-            weight.flatten(1).shape[1]:
-        raise ValueError("classifier must be an nn.Linear (or 1x1 nn.Conv2d) or its weight (classes, K)")
+    one_by_one = isinstance(weight, torch.Tensor) and weight.ndim == 4 and weight.shape[2:] == (1, 1)
+    if not (isinstance(weight, torch.Tensor) and weight.ndim == 2 or one_by_one):
+        raise ValueError("classifier must be an nn.Linear (or a 1x1 nn.Conv2d) or its weight (classes, K)")
     weight = weight.detach().flatten(1)
+    if weight.shape[1] != channels:
+        raise ValueError(f"classifier has {weight.shape[1]} inputs but the layer has {channels} channels: "
+                         "CAM needs the linear layer right after global average pooling of that layer")
     if int(classes.max()) >= len(weight):
         raise ValueError(f"targets must be class indices in [0, {len(weight)}) of the classifier")
     return weight[classes.to(weight.device)]
@@ -209,7 +212,8 @@ def cam(model: nn.Module, images: torch.Tensor, layer, classifier, targets=None)
     """CAM: M_c = sum_k w_k^c f_k for the linear ``classifier`` right after global average pooling; (N, H, W)."""
     with explaining(model):
         activations, _, classes = _forward(model, images, layer, targets)
-        return combine(cam_weights(classifier, classes).to(activations), activations, images.shape[-2:])
+        weights = cam_weights(classifier, classes, activations.shape[1]).to(activations)
+        return combine(weights, activations, images.shape[-2:])
 
 
 def grad_cam(model: nn.Module, images: torch.Tensor, layer, targets=None) -> torch.Tensor:

@@ -125,6 +125,7 @@ def test_hooks_never_leak_and_state_is_restored(gap_net, canvases):
     (lambda m, x: explain.saliency(m, x.to(torch.uint8)), "images"),
     (lambda m, x: explain.cam(m, x, "relu3", m.output, 10), "targets"),
     (lambda m, x: explain.cam(m, x, "relu3", "output"), "classifier"),
+    (lambda m, x: explain.cam(m, x, "relu2", m.output), "channels"),
     (lambda m, x: explain.grad_cam(m, x, "flatten"), "feature maps"),
     (lambda m, x: explain.occlusion(m, x, None, patch=60, stride=4), "patch"),
     (lambda m, x: explain.class_model(m, 12, steps=1, shape=(1, 48, 48)), "targets"),
