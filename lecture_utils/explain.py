@@ -20,6 +20,11 @@ The CAM family differs only in the channel weights alpha_k^c (one small function
   channels, bilinear upsampling with ``align_corners=True``); the paper instead weights by the increase of
   the class *probability* over a baseline image, ``softmax(S(X * H_k))_c - softmax(S(X_b))_c``.
 
+Augmented Grad-CAM (Morbidelli et al. 2020) is not a weighting rule but a super-resolution of Grad-CAM from
+augmented copies (``augmented_grad_cam``). Perturbation and optimisation methods: ``occlusion`` (Zeiler and
+Fergus), ``class_model`` (Simonyan et al.), ``invert`` (Mahendran and Vedaldi); and for reading a net:
+``receptive_field``, ``top_patches``, ``relu_sparsity``.
+
 Normalisation (all CAM methods, as pytorch-grad-cam): ReLU, bilinear upsampling to the input size
 (``align_corners=False``), then per-image min-max to [0, 1]; an all-zero map stays zero.
 

@@ -9,7 +9,7 @@ Nets (the trunk of notebook 03's shifted-MNIST nets, conv1..relu3, 12x12x128 map
 - ``cam_net("avg")``: trunk -> global average pooling -> one linear layer: S_c = sum_k w_k^c F_k + b_c, the
   architecture CAM needs (notebook 03's CNN-GAP has a dense(64) + ReLU in between, so its score is not
   linear in the pooled features). ``cam_net("max")`` pools with the maximum instead (GMP);
-- ``BoxNet``: the lecture's "simplest solution": trunk -> flatten -> dense(64) -> a class head and a box
+- ``BoxNet``: the lecture's "simplest solution": trunk -> 4x4 max-pool -> flatten -> dense(64) -> a class head and a box
   head, trained on alpha * cross-entropy + (1 - alpha) * smooth-L1(box / canvas size): boxes supervised.
 """
 
@@ -27,7 +27,7 @@ from torch import nn
 
 from . import runtime, training
 from .data import place_on_canvas, to_float
-from .models.shifted import _trunk, keras_init, trunk_size
+from .models.shifted import _trunk, keras_init
 
 
 def box_from_map(heatmap: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
@@ -102,13 +102,15 @@ def cam_net(pooling: str = "avg", same: bool = False, in_channels: int = 1, num_
 
 
 class BoxNet(nn.Module):
-    """Trunk -> max-pool -> flatten -> dense(64) -> (class logits, box in [0, 1] canvas units)."""
+    """Trunk -> max-pool to 4x4 -> flatten -> dense(64) -> (class logits, box in [0, 1] canvas units).
 
-    def __init__(self, canvas: int = 64, in_channels: int = 1, num_classes: int = 10):
+    The 4x4 grid keeps where the digit is (GAP would average it away) with a small dense layer (131k weights).
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10):
         super().__init__()
-        side = trunk_size(canvas) // 2
         self.features = nn.Sequential(OrderedDict(_trunk(in_channels) + [
-            ("pool3", nn.MaxPool2d(2)), ("flatten", nn.Flatten()), ("dense", nn.Linear(128 * side * side, 64)),
+            ("pool3", nn.AdaptiveMaxPool2d(4)), ("flatten", nn.Flatten()), ("dense", nn.Linear(128 * 4 * 4, 64)),
             ("relu4", nn.ReLU())]))
         self.classes = nn.Linear(64, num_classes)
         self.box = nn.Linear(64, 4)
@@ -180,12 +182,12 @@ def trained_cam_net(name: str, pooling: str, same: bool, train: tuple[torch.Tens
 def trained_box_net(name: str, alpha: float, images: torch.Tensor, labels: torch.Tensor, boxes: torch.Tensor, *,
                     epochs: int, lr: float, seed: int, data_tag: str) -> BoxNet:
     """A ``BoxNet`` trained by ``fit_class_and_box`` with weight ``alpha`` on the classification loss, cached."""
-    config = {"net": "BoxNet", "alpha": alpha, "epochs": epochs, "lr": lr, "seed": seed, "data": data_tag,
-              "n": len(labels)}
+    config = {"net": "BoxNet (4x4 max-pool)", "alpha": alpha, "epochs": epochs, "lr": lr, "seed": seed,
+              "data": data_tag, "n": len(labels)}
 
     def build() -> BoxNet:
         runtime.seed_everything(seed)
-        return BoxNet(images.shape[-1])
+        return BoxNet(images.shape[1])
 
     model, _ = training.cached(name, config, build, lambda m: fit_class_and_box(
         m, images, labels, boxes, alpha, epochs=epochs, lr=lr, seed=seed))
