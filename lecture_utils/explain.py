@@ -1,0 +1,545 @@
+"""Seeing inside a CNN: saliency, the CAM family, occlusion, class models and feature inversion.
+
+Common contract: ``model`` is put in eval mode for the call (each module's mode restored afterwards),
+``images`` is a float (N, C, H, W) tensor, ``layer`` a submodule or its dotted name, ``targets`` None
+(the predicted class), an int (the same class for every image) or N ints. Maps come back as a CPU
+float tensor (N, H, W) at the input size.
+
+The CAM family differs only in the channel weights alpha_k^c (one small function per rule below):
+
+    M_c = ReLU( sum_k alpha_k^c f_k )          (``combine``)
+
+- CAM (Zhou et al. 2016): alpha_k^c = w_k^c, the weights of the linear layer after global average pooling;
+- Grad-CAM (Selvaraju et al. 2017): alpha_k^c = mean_(i,j) dS_c / df_k(i, j);
+- Grad-CAM++ (Chattopadhyay et al. 2018, eq. 19): alpha_k^c = sum_(i,j) a_ij ReLU(g_ij) with
+  a_ij = g_ij^2 / (2 g_ij^2 + sum_(a,b) f_k(a, b) g_ij^3 + eps), g = dS_c / df_k (eps = 1e-6; a_ij = 0 where g = 0);
+- Smooth Grad-CAM++ (Omeiza et al. 2019): the Grad-CAM++ weights averaged over noisy copies of the image
+  (Gaussian noise of std ``noise`` x (max - min) of the image, as SmoothGrad); the maps f_k are the clean image's;
+- Score-CAM (Wang et al. 2020): alpha_k^c = softmax_k( S_c(X * H_k) ), H_k the map f_k upsampled to the input
+  and min-max scaled to [0, 1]. This is pytorch-grad-cam's version (raw class scores, softmax over the
+  channels, bilinear upsampling with ``align_corners=True``); the paper instead weights by the increase of
+  the class *probability* over a baseline image, ``softmax(S(X * H_k))_c - softmax(S(X_b))_c``.
+
+Augmented Grad-CAM (Morbidelli et al. 2020) is not a weighting rule but a super-resolution of Grad-CAM from
+augmented copies (``augmented_grad_cam``). Perturbation and optimisation methods: ``occlusion`` (Zeiler and
+Fergus), ``class_model`` (Simonyan et al.), ``invert`` (Mahendran and Vedaldi); and for reading a net:
+``receptive_field``, ``top_patches``, ``relu_sparsity``.
+
+Normalisation (all CAM methods, as pytorch-grad-cam): ReLU, bilinear upsampling to the input size
+(``align_corners=False``), then per-image min-max to [0, 1]; an all-zero map stays zero.
+
+Hooks never leak: ``capture`` is a context manager that removes its forward hook whatever happens, and
+``explaining`` restores every module's train/eval mode and every parameter's ``requires_grad``. Gradients
+are taken with ``torch.autograd.grad``, so no parameter's ``.grad`` is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EPS_GRAD_CAM_PP = 1e-6  # pytorch-grad-cam's eps in eq. 19
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plumbing: modes, hooks, arguments
+
+
+@contextmanager
+def explaining(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and frozen parameters for the duration; every module's mode and ``requires_grad`` restored."""
+    modes = {m: m.training for m in model.modules()}
+    flags = {p: p.requires_grad for p in model.parameters()}
+    try:
+        model.eval()
+        for p in flags:
+            p.requires_grad_(False)
+        with torch.enable_grad():
+            yield model
+    finally:
+        for m, training in modes.items():
+            m.train(training)
+        for p, flag in flags.items():
+            p.requires_grad_(flag)
+
+
+@contextmanager
+def capture(model: nn.Module, layer: nn.Module | str) -> Iterator[dict]:
+    """A forward hook on ``layer`` that stores its output as ``store["activations"]``; removed on exit."""
+    module = resolve_layer(model, layer)
+    store: dict = {}
+    handle = module.register_forward_hook(lambda _m, _inputs, output: store.__setitem__("activations", output))
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
+def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
+    """``layer`` itself if it is a submodule of ``model``, else the submodule with that dotted name."""
+    if isinstance(layer, nn.Module):
+        if not any(m is layer for m in model.modules()):
+            raise ValueError("layer must be a submodule of model (or its dotted name)")
+        return layer
+    if not isinstance(layer, str):
+        raise ValueError(f"layer must be a submodule or its dotted name, got {type(layer).__name__}")
+    try:
+        return model.get_submodule(layer)
+    except AttributeError:
+        names = [name for name, _ in model.named_modules() if name]
+        raise ValueError(f"layer {layer!r} not found in model; layers: {', '.join(names[:40])}") from None
+
+
+def check_images(images) -> torch.Tensor:
+    """``images`` as a float (N, C, H, W) tensor, or a ValueError."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
+        got = (tuple(images.shape), images.dtype) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a float tensor (N, C, H, W), got {got}")
+    return images
+
+
+def resolve_targets(targets, logits: torch.Tensor) -> torch.Tensor:
+    """Class indices (N,): the predicted class for None, an int for every image, or N ints; range-checked."""
+    n, classes = logits.shape
+    if targets is None:
+        return logits.argmax(dim=1)
+    if isinstance(targets, int):
+        out = torch.full((n,), targets, dtype=torch.long)
+    else:
+        out = torch.as_tensor(targets, dtype=torch.long).flatten()
+        if out.numel() != n:
+            raise ValueError(f"targets must be None, an int or {n} ints (one per image), got {out.numel()}")
+    if ((out < 0) | (out >= classes)).any():
+        raise ValueError(f"targets must be class indices in [0, {classes}), got {out.tolist()}")
+    return out.to(logits.device)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _forward(model: nn.Module, images: torch.Tensor, layer, targets):
+    """One forward pass with ``layer`` captured: (activations f (N,K,h,w), class scores S_c (N,), targets)."""
+    x = check_images(images).detach().to(_device(model)).requires_grad_(True)  # keeps f in the graph
+    with capture(model, layer) as store:
+        logits = model(x)
+    if logits.ndim != 2:
+        raise ValueError(f"model must return logits (N, classes), got shape {tuple(logits.shape)}")
+    if not isinstance(store.get("activations"), torch.Tensor) or store["activations"].ndim != 4:
+        raise ValueError(f"layer {layer!r} must output feature maps (N, K, h, w)")
+    classes = resolve_targets(targets, logits.detach())
+    return store["activations"], logits.gather(1, classes[:, None])[:, 0], classes
+
+
+def _gradients(scores: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+    """dS_c / df_k for every image (the images are independent, so the sum's gradient is each one's)."""
+    return torch.autograd.grad(scores.sum(), activations)[0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The CAM family: normalise, combine, and one weighting rule each
+
+
+def normalize(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """ReLU, bilinear upsampling to ``size`` (align_corners=False), per-image min-max to [0, 1]; CPU (N, H, W)."""
+    up = F.interpolate(maps.detach().relu()[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+    low = up.amin(dim=(1, 2), keepdim=True)
+    span = up.amax(dim=(1, 2), keepdim=True) - low
+    return torch.where(span > 0, (up - low) / span.clamp_min(torch.finfo(up.dtype).tiny), 0.0).cpu()
+
+
+def combine(weights: torch.Tensor, activations: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """M = ReLU(sum_k alpha_k f_k), normalised: ``weights`` (N, K), ``activations`` (N, K, h, w) -> (N, H, W)."""
+    return normalize(torch.einsum("nk,nkhw->nhw", weights.detach(), activations.detach()), size)
+
+
+def cam_weights(classifier: nn.Module | torch.Tensor, classes: torch.Tensor, channels: int) -> torch.Tensor:
+    """CAM: alpha_k^c = w_k^c, the row of the linear layer after GAP for each image's class, (N, K)."""
+    weight = classifier.weight if isinstance(classifier, nn.Linear | nn.Conv2d) else classifier
+    one_by_one = isinstance(weight, torch.Tensor) and weight.ndim == 4 and weight.shape[2:] == (1, 1)
+    if not (isinstance(weight, torch.Tensor) and weight.ndim == 2 or one_by_one):
+        raise ValueError("classifier must be an nn.Linear (or a 1x1 nn.Conv2d) or its weight (classes, K)")
+    weight = weight.detach().flatten(1)
+    if weight.shape[1] != channels:
+        raise ValueError(f"classifier has {weight.shape[1]} inputs but the layer has {channels} channels: "
+                         "CAM needs the linear layer right after global average pooling of that layer")
+    if int(classes.max()) >= len(weight):
+        raise ValueError(f"targets must be class indices in [0, {len(weight)}) of the classifier")
+    return weight[classes.to(weight.device)]
+
+
+def grad_cam_weights(gradients: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM: alpha_k^c = (1/hw) sum_(i,j) dS_c / df_k(i, j), (N, K)."""
+    return gradients.mean(dim=(2, 3))
+
+
+def grad_cam_plus_plus_weights(gradients: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++ (eq. 19): alpha_k^c = sum_ij a_ij ReLU(g_ij), a_ij = g^2 / (2 g^2 + sum_ab f_k(a,b) g^3 + eps)."""
+    g2 = gradients.pow(2)
+    total = activations.sum(dim=(2, 3), keepdim=True)
+    a = torch.where(gradients != 0, g2 / (2 * g2 + total * g2 * gradients + EPS_GRAD_CAM_PP), 0.0)
+    return (a * gradients.relu()).sum(dim=(2, 3))
+
+
+def score_cam_weights(model: nn.Module, images: torch.Tensor, activations: torch.Tensor, classes: torch.Tensor,
+                      batch_size: int) -> torch.Tensor:
+    """Score-CAM: alpha_k^c = softmax_k S_c(X * H_k), H_k = f_k upsampled (align_corners=True), min-max scaled."""
+    n, k = activations.shape[:2]
+    masks = F.interpolate(activations.detach(), size=images.shape[-2:], mode="bilinear", align_corners=True)
+    low, high = masks.amin(dim=(2, 3), keepdim=True), masks.amax(dim=(2, 3), keepdim=True)
+    masks = (masks - low) / (high - low + 1e-8)  # pytorch-grad-cam's eps
+    masked = (images[:, None] * masks[:, :, None]).flatten(0, 1)  # (N*K, C, H, W)
+    wanted = classes.repeat_interleave(k)
+    with torch.no_grad():
+        scores = torch.cat([model(masked[i : i + batch_size]).gather(1, wanted[i : i + batch_size, None])[:, 0]
+                            for i in range(0, len(masked), batch_size)])
+    return scores.view(n, k).softmax(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The public methods
+
+
+def saliency(model: nn.Module, images: torch.Tensor, targets=None) -> torch.Tensor:
+    """Simonyan et al.: max over colour channels of |dS_c / dI|, not normalised; (N, H, W)."""
+    with explaining(model):
+        x = check_images(images).detach().to(_device(model)).requires_grad_(True)
+        logits = model(x)
+        classes = resolve_targets(targets, logits.detach())
+        grad = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), x)[0]
+    return grad.abs().amax(dim=1).cpu()
+
+
+def cam(model: nn.Module, images: torch.Tensor, layer, classifier, targets=None) -> torch.Tensor:
+    """CAM: M_c = sum_k w_k^c f_k for the linear ``classifier`` right after global average pooling; (N, H, W)."""
+    with explaining(model):
+        activations, _, classes = _forward(model, images, layer, targets)
+        weights = cam_weights(classifier, classes, activations.shape[1]).to(activations)
+        return combine(weights, activations, images.shape[-2:])
+
+
+def grad_cam(model: nn.Module, images: torch.Tensor, layer, targets=None) -> torch.Tensor:
+    """Grad-CAM: M_c = ReLU(sum_k alpha_k^c f_k), alpha_k^c the spatial mean of dS_c / df_k; (N, H, W)."""
+    with explaining(model):
+        activations, scores, _ = _forward(model, images, layer, targets)
+        return combine(grad_cam_weights(_gradients(scores, activations)), activations, images.shape[-2:])
+
+
+def grad_cam_plus_plus(model: nn.Module, images: torch.Tensor, layer, targets=None) -> torch.Tensor:
+    """Grad-CAM++: positive gradients weighted per position (eq. 19 of Chattopadhyay et al.); (N, H, W)."""
+    with explaining(model):
+        activations, scores, _ = _forward(model, images, layer, targets)
+        weights = grad_cam_plus_plus_weights(_gradients(scores, activations), activations.detach())
+        return combine(weights, activations, images.shape[-2:])
+
+
+def smooth_grad_cam_plus_plus(model: nn.Module, images: torch.Tensor, layer, targets=None, samples: int = 16,
+                              noise: float = 0.15, seed: int = 0) -> torch.Tensor:
+    """Smooth Grad-CAM++: Grad-CAM++ weights averaged over ``samples`` noisy copies (std ``noise`` x range)."""
+    if samples < 1 or noise < 0:
+        raise ValueError(f"samples must be >= 1 and noise >= 0, got {samples}, {noise}")
+    with explaining(model):
+        activations, _, classes = _forward(model, images, layer, targets)
+        x = images.detach().to(activations.device)
+        sigma = noise * (x.amax(dim=(1, 2, 3), keepdim=True) - x.amin(dim=(1, 2, 3), keepdim=True))
+        generator = torch.Generator(device=x.device).manual_seed(seed)
+        weights = torch.zeros(activations.shape[:2], device=activations.device)
+        for _ in range(samples):
+            noisy_f, noisy_s, _ = _forward(model, x + sigma * torch.randn(x.shape, generator=generator,
+                                                                          device=x.device), layer, classes)
+            weights += grad_cam_plus_plus_weights(_gradients(noisy_s, noisy_f), noisy_f.detach()) / samples
+        return combine(weights, activations, images.shape[-2:])
+
+
+def score_cam(model: nn.Module, images: torch.Tensor, layer, targets=None, batch_size: int = 64) -> torch.Tensor:
+    """Score-CAM: each channel weighted by the class score of the image masked by it (pytorch-grad-cam's rule)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    with explaining(model):
+        activations, _, classes = _forward(model, images, layer, targets)
+        x = images.detach().to(activations.device)
+        return combine(score_cam_weights(model, x, activations, classes, batch_size), activations, images.shape[-2:])
+
+
+METHODS: dict[str, Callable] = {  # the gradient/score family, same signature (model, images, layer, targets)
+    "Grad-CAM": grad_cam,
+    "Grad-CAM++": grad_cam_plus_plus,
+    "Smooth Grad-CAM++": smooth_grad_cam_plus_plus,
+    "Score-CAM": score_cam,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Perturbation and optimisation: occlusion, class model, inversion
+
+
+def occlusion(model: nn.Module, images: torch.Tensor, targets, patch: int, stride: int, fill: float = 0.0,
+              batch_size: int = 256) -> torch.Tensor:
+    """Zeiler and Fergus: probability of the target class while a ``patch`` square of ``fill`` slides.
+
+    Every occluder position is one image of a batch (no pixel loops); a pixel's value is the mean probability
+    over the positions whose patch covers it (pixels no patch covers keep the unoccluded probability).
+    """
+    images = check_images(images)
+    h, w = images.shape[-2:]
+    if not (1 <= patch <= min(h, w) and stride >= 1):
+        raise ValueError(f"patch must lie in [1, {min(h, w)}] and stride >= 1, got patch={patch}, stride={stride}")
+    rows, cols = torch.arange(0, h - patch + 1, stride), torch.arange(0, w - patch + 1, stride)
+    r, c = torch.meshgrid(rows, cols, indexing="ij")
+    r, c = r.flatten()[:, None], c.flatten()[:, None]
+    ys, xs = torch.arange(h)[None], torch.arange(w)[None]
+    in_rows, in_cols = (ys >= r) & (ys < r + patch), (xs >= c) & (xs < c + patch)  # (P, H), (P, W)
+    masks = (in_rows[:, :, None] & in_cols[:, None, :]).float()  # (P, H, W): 1 under the occluder
+    device = _device(model)
+    with explaining(model), torch.no_grad():
+        x = images.detach().to(device)
+        logits = model(x)
+        classes = resolve_targets(targets, logits)
+        base = logits.softmax(1).gather(1, classes[:, None])[:, 0].cpu()
+        out = []
+        for n in range(len(x)):
+            occluded = x[n] * (1 - masks[:, None].to(device)) + fill * masks[:, None].to(device)
+            probs = torch.cat([model(occluded[i : i + batch_size]).softmax(1)[:, classes[n]]
+                               for i in range(0, len(occluded), batch_size)]).cpu()
+            cover = masks.sum(0)
+            out.append(torch.where(cover > 0, torch.einsum("p,phw->hw", probs, masks) / cover.clamp_min(1), base[n]))
+    return torch.stack(out)
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation per image: sum |x(i+1, j) - x(i, j)| + |x(i, j+1) - x(i, j)|, (N,)."""
+    return ((images[..., 1:, :] - images[..., :-1, :]).abs().sum(dim=(1, 2, 3))
+            + (images[..., :, 1:] - images[..., :, :-1]).abs().sum(dim=(1, 2, 3)))
+
+
+def class_model(model: nn.Module, target: int, steps: int = 200, l2: float = 1e-3,
+                shape: tuple[int, int, int] = (1, 64, 64), lr: float = 0.05, seed: int = 0) -> torch.Tensor:
+    """Simonyan et al.: the image (C, H, W) that maximises S_c - lambda ||I||^2, by gradient ascent (Adam).
+
+    Starts from small seeded noise around zero; returns the image after ``steps`` steps.
+    """
+    if steps < 1 or l2 < 0:
+        raise ValueError(f"steps must be >= 1 and l2 >= 0, got {steps}, {l2}")
+    device = _device(model)
+    generator = torch.Generator().manual_seed(seed)
+    image = (0.01 * torch.randn((1, *shape), generator=generator)).to(device).requires_grad_(True)
+    with explaining(model):
+        resolve_targets(target, model(image.detach()))  # range check
+        optimizer = torch.optim.Adam([image], lr=lr)
+        for _ in range(steps):
+            objective = model(image)[0, target] - l2 * image.pow(2).sum()
+            optimizer.zero_grad()
+            (-objective).backward(inputs=[image])
+            optimizer.step()
+    return image.detach()[0].cpu()
+
+
+def invert(model: nn.Module, layer, image: torch.Tensor, steps: int = 300, tv: float = 1e-2, lr: float = 0.05,
+           seed: int = 0) -> torch.Tensor:
+    """Mahendran and Vedaldi: x* = argmin ||phi(x) - phi(x0)||^2 / ||phi(x0)||^2 + tv * TV(x) / (C H W), (C, H, W).
+
+    ``phi`` is the output of ``layer``; ``image`` x0 is one (C, H, W) image; Adam from seeded noise.
+    """
+    if not isinstance(image, torch.Tensor) or image.ndim != 3:
+        raise ValueError(f"image must be one (C, H, W) tensor, got {getattr(image, 'shape', type(image).__name__)}")
+    if steps < 1 or tv < 0:
+        raise ValueError(f"steps must be >= 1 and tv >= 0, got {steps}, {tv}")
+    device = _device(model)
+    x0 = check_images(image[None]).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    x = (x0.mean() + 0.1 * torch.randn(x0.shape, generator=generator).to(device)).requires_grad_(True)
+    with explaining(model), capture(model, layer) as store:
+        model(x0)
+        goal = store["activations"].detach()
+        optimizer = torch.optim.Adam([x], lr=lr)
+        for _ in range(steps):
+            model(x)
+            loss = (store["activations"] - goal).pow(2).sum() / goal.pow(2).sum().clamp_min(1e-12) \
+                + tv * total_variation(x).sum() / x[0].numel()
+            optimizer.zero_grad()
+            loss.backward(inputs=[x])
+            optimizer.step()
+    return x.detach()[0].cpu()
+
+
+def plot_overlays(images: torch.Tensor, rows: dict[str, torch.Tensor], boxes: dict[str, torch.Tensor] | None = None,
+                  titles: list[str] | None = None, size: float = 1.5):
+    """A grid: the images (first row), then one row per map (N, H, W) over the image; optional xyxy boxes per row."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    n = len(images)
+    fig, axes = plt.subplots(1 + len(rows), n, figsize=(size * n, size * (1 + len(rows))), squeeze=False)
+    gray = images.detach().float().cpu().mean(dim=1)
+    for j in range(n):
+        axes[0, j].imshow(gray[j], cmap="gray")
+        axes[0, j].set_title(titles[j] if titles else "", fontsize=8)
+        for i, (name, maps) in enumerate(rows.items(), start=1):
+            axes[i, j].imshow(gray[j], cmap="gray")
+            axes[i, j].imshow(maps[j], cmap="jet", alpha=0.5, vmin=0, vmax=max(float(maps[j].max()), 1e-12))
+            if boxes and name in boxes:
+                x0, y0, x1, y1 = boxes[name][j].tolist()
+                axes[i, j].add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color="lime", lw=1))
+            if j == 0:
+                axes[i, j].set_ylabel(name, fontsize=8)
+    for ax in axes.flat:
+        ax.set(xticks=[], yticks=[])
+    fig.tight_layout()
+    return fig
+
+
+def explorer(model: nn.Module, images: torch.Tensor, layers: list[str], classifier: nn.Module | None = None,
+             classes: list[str] | None = None, start: dict | None = None) -> None:
+    """ipywidgets: image, method, class and layer -> the map over the image; a static figure of ``start`` first.
+
+    "CAM" is offered only with a ``classifier`` (and then only at the last of ``layers``).
+    """
+    import ipywidgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .widgets import show_widget
+
+    methods = {**({"CAM": None} if classifier is not None else {}), **METHODS}
+    names = classes or [str(c) for c in range(model(images[:1]).shape[1])]
+    state = {"index": 0, "method": next(iter(methods)), "target": 0, "layer": layers[-1], **(start or {})}
+
+    def draw(index: int, method: str, target: int, layer: str):
+        image = images[index : index + 1]
+        if method == "CAM":
+            heat = cam(model, image, layers[-1], classifier, target)
+            layer = layers[-1]
+        else:
+            heat = methods[method](model, image, layer, target)
+        fig = plot_overlays(image, {f"{method}\n{layer}": heat}, titles=[f"class {names[target]}"], size=2.4)
+        return fig
+
+    def show(**kwargs):
+        fig = draw(**kwargs)
+        display(fig)
+        plt.close(fig)
+
+    controls = {
+        "index": ipywidgets.IntSlider(value=state["index"], min=0, max=len(images) - 1, description="image"),
+        "method": ipywidgets.Dropdown(options=list(methods), value=state["method"], description="method"),
+        "target": ipywidgets.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=state["target"],
+                                      description="class"),
+        "layer": ipywidgets.Dropdown(options=layers, value=state["layer"], description="layer"),
+    }
+    show_widget(ipywidgets.interactive(show, **controls), draw(**state),
+                caption=f"Default: image {state['index']}, {state['method']} for class {names[state['target']]}")
+
+
+def receptive_field(model: nn.Sequential, layer: str) -> tuple[int, int, float]:
+    """(size, stride, first centre) of one unit of ``layer``'s output, in input pixels, for a plain Sequential.
+
+    Recursion over the convolutions and poolings up to ``layer``: r <- r + (k - 1) j, j <- j s,
+    c <- c + ((k - 1) / 2 - p) j, from (r, j, c) = (1, 1, 0). Unit (i, j) sees rows c + i*stride +- (r - 1) / 2.
+    """
+    names = [name for name, _ in model.named_children()]
+    if layer not in names:
+        raise ValueError(f"layer must be one of {names}, got {layer!r}")
+    size, stride, centre = 1, 1, 0.0
+    for name, module in model.named_children():
+        if isinstance(module, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+            k, s, p = (module.kernel_size, module.stride, module.padding)
+            k, s, p = (v[0] if isinstance(v, tuple) else v for v in (k, s, p))
+            size, centre, stride = size + (k - 1) * stride, centre + ((k - 1) / 2 - p) * stride, stride * s
+        if name == layer:
+            break
+    return size, stride, centre
+
+
+def top_patches(model: nn.Sequential, layer: str, images: torch.Tensor, channel: int, k: int = 9) -> torch.Tensor:
+    """The ``k`` input patches (k, C, r, r) that activate ``channel`` of ``layer`` most, over all positions of all
+    ``images``: each unit's receptive field (r x r, zero-padded at the border)."""
+    size, stride, centre = receptive_field(model, layer)
+    with explaining(model), torch.no_grad(), capture(model, layer) as store:
+        model(check_images(images).to(_device(model)))
+        maps = store["activations"][:, channel].cpu()  # (N, h, w)
+    if k > maps.numel():
+        raise ValueError(f"k must be at most {maps.numel()} (positions x images), got {k}")
+    best = maps.flatten().topk(k).indices
+    n, rest = best // maps[0].numel(), best % maps[0].numel()
+    rows, cols = rest // maps.shape[-1], rest % maps.shape[-1]
+    padded = F.pad(images.detach().cpu(), (size,) * 4)  # a unit's field may reach past the border
+    first = centre - (size - 1) / 2 + size  # first row (column) of unit 0's field, in padded coordinates
+    top = (first + rows * stride).round().long(), (first + cols * stride).round().long()
+    return torch.stack([padded[i, :, r : r + size, c : c + size] for i, r, c in zip(n, *top, strict=True)])
+
+
+def relu_sparsity(model: nn.Module, images: torch.Tensor, layers: list[str]) -> dict[str, dict[str, float]]:
+    """Per layer: the fraction of zero activations, and the fraction of channels zero on every image and position
+    ("dead" on these images: no gradient flows through them)."""
+    stats = {}
+    with explaining(model), torch.no_grad():
+        for layer in layers:
+            with capture(model, layer) as store:
+                model(check_images(images).to(_device(model)))
+            f = store["activations"]
+            stats[layer] = {"zero activations": (f == 0).float().mean().item(),
+                            "dead channels": (f.amax(dim=(0, 2, 3)) <= 0).float().mean().item()}
+    return stats
+
+
+def raw_grad_cam(model: nn.Module, images: torch.Tensor, layer, targets=None) -> torch.Tensor:
+    """Grad-CAM before upsampling and normalisation: ReLU(sum_k alpha_k^c f_k) at the layer's size, (N, h, w)."""
+    with explaining(model):
+        activations, scores, _ = _forward(model, images, layer, targets)
+        weights = grad_cam_weights(_gradients(scores, activations))
+        return torch.einsum("nk,nkhw->nhw", weights, activations.detach()).relu()
+
+
+def augmented_grad_cam(model: nn.Module, images: torch.Tensor, layer, targets=None, copies: int = 16,
+                       max_angle: float = 10.0, max_shift: float = 0.1, steps: int = 200, tv: float = 0.02,
+                       step_size: float = 4.0, seed: int = 0) -> torch.Tensor:
+    """Augmented Grad-CAM (Morbidelli et al. 2020): a high-resolution map from Grad-CAMs of augmented copies.
+
+    Copy l is the image under a random rotation (|angle| <= ``max_angle`` degrees) and shift (<= ``max_shift``
+    of the half-width); copy 0 is the image itself. Its low-resolution Grad-CAM g_l (h x w, scaled by the
+    largest value) is modelled as D A_l H: the unknown map H at the input size, transformed like the copy (A_l)
+    and area-downsampled (D). H solves the TV-l1 regularised inverse problem
+
+        min_H (1 / 2L) sum_l ||D A_l H - g_l||^2 + tv * TV(H) / (H W)
+
+    by subgradient descent with steps ``step_size / sqrt(t + 1)``, from the upsampled Grad-CAM. Then normalised
+    as every CAM; (N, H, W).
+    """
+    images = check_images(images).detach()
+    n, _, height, width = images.shape
+    if copies < 1 or steps < 1:
+        raise ValueError(f"copies and steps must be >= 1, got {copies}, {steps}")
+    generator = torch.Generator().manual_seed(seed)
+    angle = (torch.rand(n, copies, generator=generator) * 2 - 1) * max_angle * torch.pi / 180
+    shift = (torch.rand(n, copies, 2, generator=generator) * 2 - 1) * max_shift
+    angle[:, 0], shift[:, 0] = 0, 0
+    theta = torch.stack([torch.stack([angle.cos(), -angle.sin(), shift[..., 0]], -1),
+                         torch.stack([angle.sin(), angle.cos(), shift[..., 1]], -1)], -2).flatten(0, 1)  # (N*L, 2, 3)
+    grid = F.affine_grid(theta, [n * copies, 1, height, width], align_corners=False)
+
+    def transform(x: torch.Tensor) -> torch.Tensor:  # A_l, applied to every copy of each image
+        return F.grid_sample(x.repeat_interleave(copies, 0), grid, align_corners=False)
+
+    classes = resolve_targets(targets, _logits(model, images))
+    low = raw_grad_cam(model, transform(images.cpu()).to(_device(model)), layer, classes.repeat_interleave(copies))
+    low = (low / low.flatten(1).amax(1).view(n, copies).amax(1).repeat_interleave(copies)
+           .clamp_min(1e-12)[:, None, None]).cpu()[:, None]
+    size = low.shape[-2:]
+    high = F.interpolate(low[::copies], size=(height, width), mode="bilinear", align_corners=False)
+    high = high.clone().requires_grad_(True)
+    for t in range(steps):
+        residual = F.interpolate(transform(high), size=size, mode="area") - low
+        loss = residual.pow(2).sum() / (2 * copies) + tv * total_variation(high).sum() / (height * width)
+        (subgradient,) = torch.autograd.grad(loss, high)
+        with torch.no_grad():
+            high -= step_size / (t + 1) ** 0.5 * subgradient
+    return normalize(high.detach()[:, 0], (height, width))
+
+
+def _logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The model's logits in eval mode, without gradients (the model's state restored)."""
+    with explaining(model), torch.no_grad():
+        return model(images.to(_device(model))).cpu()

@@ -1,0 +1,201 @@
+"""explain: every method against its reference implementation (pytorch-grad-cam, captum) and the hook contract."""
+
+import pytest
+import torch
+import torchvision
+from captum.attr import Saliency
+from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, ScoreCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from lecture_utils import explain
+from lecture_utils.localization import cam_net
+
+TARGETS = [1, 3, 7]
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(num_classes=10).eval()
+
+
+@pytest.fixture(scope="module")
+def gap_net():
+    torch.manual_seed(0)
+    net = cam_net()
+    for p in net.parameters():  # Keras init leaves zero biases: give them values so the test sees them
+        nn.init.normal_(p, std=0.1)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def canvases():
+    torch.manual_seed(1)
+    return torch.rand(3, 1, 48, 48)
+
+
+def reference(cls, model, layer, images, targets):
+    method = cls(model, [model.get_submodule(layer)])
+    method.batch_size = 64
+    return torch.from_numpy(method(images, [ClassifierOutputTarget(t) for t in targets]))
+
+
+@pytest.mark.parametrize("layer", ["layer3", "layer4"])
+@pytest.mark.parametrize(("ours", "theirs"), [(explain.grad_cam, GradCAM),
+                                              (explain.grad_cam_plus_plus, GradCAMPlusPlus)])
+def test_grad_cam_family_equals_pytorch_grad_cam_on_resnet18(resnet, layer, ours, theirs):
+    images = torch.randn(3, 3, 112, 112, generator=torch.Generator().manual_seed(2))
+    maps = ours(resnet, images, layer, TARGETS)
+    assert maps.shape == (3, 112, 112) and maps.dtype == torch.float32
+    assert torch.allclose(maps, reference(theirs, resnet, layer, images, TARGETS), atol=1e-4)
+    assert maps.amax(dim=(1, 2)).eq(1).all() and maps.amin() == 0  # min-max per image
+
+
+def test_score_cam_equals_pytorch_grad_cam(gap_net, canvases):
+    maps = explain.score_cam(gap_net, canvases, "relu3", TARGETS, batch_size=50)
+    assert torch.allclose(maps, reference(ScoreCAM, gap_net, "relu3", canvases, TARGETS), atol=1e-4)
+
+
+def test_cam_equals_grad_cam_on_a_gap_net(gap_net, canvases):
+    grad = explain.grad_cam(gap_net, canvases, "relu3", TARGETS)
+    assert torch.allclose(explain.cam(gap_net, canvases, "relu3", gap_net.output, TARGETS), grad, atol=1e-4)
+    assert torch.allclose(explain.cam(gap_net, canvases, gap_net.relu3, gap_net.output.weight, TARGETS), grad,
+                          atol=1e-4)
+    other = explain.grad_cam(gap_net, canvases, "relu3", [t + 1 for t in TARGETS])
+    assert (other - grad).abs().max() > 0.1  # the class matters
+
+
+def test_targets_none_is_the_predicted_class(gap_net, canvases):
+    predicted = gap_net(canvases).argmax(1).tolist()
+    assert torch.equal(explain.grad_cam(gap_net, canvases, "relu3"),
+                       explain.grad_cam(gap_net, canvases, "relu3", predicted))
+    assert torch.equal(explain.grad_cam(gap_net, canvases, "relu3", 4),
+                       explain.grad_cam(gap_net, canvases, "relu3", [4, 4, 4]))
+
+
+def test_smooth_grad_cam_plus_plus_is_seeded_and_tends_to_grad_cam_plus_plus(gap_net, canvases):
+    a = explain.smooth_grad_cam_plus_plus(gap_net, canvases, "relu3", TARGETS, samples=4, seed=3)
+    assert torch.equal(a, explain.smooth_grad_cam_plus_plus(gap_net, canvases, "relu3", TARGETS, samples=4, seed=3))
+    no_noise = explain.smooth_grad_cam_plus_plus(gap_net, canvases, "relu3", TARGETS, samples=2, noise=0.0)
+    assert torch.allclose(no_noise, explain.grad_cam_plus_plus(gap_net, canvases, "relu3", TARGETS), atol=1e-5)
+
+
+def test_saliency_equals_captum_max_over_channels(resnet):
+    images = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    theirs = Saliency(resnet).attribute(images.clone().requires_grad_(True), target=[2, 5], abs=True).amax(dim=1)
+    ours = explain.saliency(resnet, images, [2, 5])
+    assert ours.shape == (2, 64, 64) and torch.allclose(ours, theirs, atol=1e-6)
+
+
+def hooks(model):
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
+
+
+def test_hooks_never_leak_and_state_is_restored(gap_net, canvases):
+    gap_net.train()
+    gap_net.output.weight.grad = torch.ones_like(gap_net.output.weight)
+    gap_net.conv1.weight.requires_grad_(False)
+    try:
+        for _ in range(100):
+            explain.grad_cam(gap_net, canvases[:1], "relu3")
+        assert hooks(gap_net) == 0
+        with pytest.raises(ValueError, match="targets"):
+            explain.grad_cam_plus_plus(gap_net, canvases, "relu3", [0, 1, 99])  # raises after the forward pass
+        with pytest.raises(RuntimeError):
+            explain.grad_cam(gap_net, torch.rand(1, 2, 48, 48), "relu3")  # the forward pass itself raises
+        assert hooks(gap_net) == 0
+        assert all(m.training for m in gap_net.modules())
+        assert not gap_net.conv1.weight.requires_grad and gap_net.conv2.weight.requires_grad
+        assert torch.equal(gap_net.output.weight.grad, torch.ones_like(gap_net.output.weight))
+        assert gap_net.conv2.weight.grad is None
+    finally:
+        gap_net.eval()
+        gap_net.output.weight.grad = None
+        gap_net.conv1.weight.requires_grad_(True)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda m, x: explain.grad_cam(m, x, "relu3", 10), "targets"),
+    (lambda m, x: explain.grad_cam(m, x, "relu3", -1), "targets"),
+    (lambda m, x: explain.grad_cam(m, x, "relu3", [1, 2]), "targets"),
+    (lambda m, x: explain.score_cam(m, x, "conv9"), "layer 'conv9' not found"),
+    (lambda m, x: explain.grad_cam(m, x, nn.ReLU()), "submodule"),
+    (lambda m, x: explain.grad_cam(m, x[0], "relu3"), "images"),
+    (lambda m, x: explain.saliency(m, x.to(torch.uint8)), "images"),
+    (lambda m, x: explain.cam(m, x, "relu3", m.output, 10), "targets"),
+    (lambda m, x: explain.cam(m, x, "relu3", "output"), "classifier"),
+    (lambda m, x: explain.cam(m, x, "relu2", m.output), "channels"),
+    (lambda m, x: explain.grad_cam(m, x, "flatten"), "feature maps"),
+    (lambda m, x: explain.occlusion(m, x, None, patch=60, stride=4), "patch"),
+    (lambda m, x: explain.class_model(m, 12, steps=1, shape=(1, 48, 48)), "targets"),
+])
+def test_bad_input_raises_a_clear_error(gap_net, canvases, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(gap_net, canvases)
+    assert hooks(gap_net) == 0
+
+
+def test_occlusion_matches_occluding_by_hand(gap_net, canvases):
+    maps = explain.occlusion(gap_net, canvases[:2], [3, 5], patch=16, stride=16, fill=0.5)
+    assert maps.shape == (2, 48, 48)
+    occluded = canvases[:1].clone()
+    occluded[..., 16:32, 32:48] = 0.5
+    expected = gap_net(occluded).softmax(1)[0, 3]
+    assert torch.allclose(maps[0, 16:32, 32:48], expected.expand(16, 16), atol=1e-5)
+    one_patch = explain.occlusion(gap_net, canvases[:1], 3, patch=48, stride=1, fill=0.0)
+    assert torch.allclose(one_patch, gap_net(torch.zeros(1, 1, 48, 48)).softmax(1)[0, 3].expand(1, 48, 48))
+
+
+def test_class_model_raises_the_class_score(gap_net):
+    start = gap_net(0.01 * torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)))[0, 2]
+    image = explain.class_model(gap_net, 2, steps=30, l2=1e-3, shape=(1, 32, 32))
+    assert image.shape == (1, 32, 32)
+    assert gap_net(image[None])[0, 2] > start + 1
+
+
+def test_invert_reduces_the_feature_distance(gap_net, canvases):
+    def distance(x):
+        with explain.capture(gap_net, "relu2") as store:
+            gap_net(torch.stack([x, canvases[0]]))
+        f = store["activations"]
+        return ((f[0] - f[1]).norm() / f[1].norm()).item()
+
+    start = canvases[0].mean() + 0.1 * torch.randn(canvases[0].shape, generator=torch.Generator().manual_seed(0))
+    inverted = explain.invert(gap_net, "relu2", canvases[0], steps=40, tv=1e-3)
+    assert inverted.shape == canvases[0].shape
+    assert distance(inverted) < 0.5 * distance(start)
+    assert hooks(gap_net) == 0
+
+
+def test_receptive_field_and_top_patches():
+    same, valid = cam_net(same=True).eval(), cam_net().eval()
+    assert explain.receptive_field(same, "relu3") == (18, 4, 1.5)
+    assert explain.receptive_field(valid, "relu3") == (18, 4, 8.5)
+    assert explain.receptive_field(valid, "pool1") == (4, 2, 1.5)
+    with pytest.raises(ValueError, match="layer"):
+        explain.receptive_field(valid, "conv7")
+    images = torch.zeros(2, 1, 28, 28)
+    images[1, 0, 10, 20] = 1.0  # one bright pixel: relu1's best unit for a detector of it is centred there
+    with torch.no_grad():
+        valid.conv1.weight.zero_()
+        valid.conv1.weight[0, 0, 1, 1] = 1.0  # channel 0 copies the centre pixel
+        valid.conv1.bias.zero_()
+    patches = explain.top_patches(valid, "relu1", images, channel=0, k=1)
+    assert patches.shape == (1, 1, 3, 3) and patches[0, 0, 1, 1] == 1.0 and patches.sum() == 1.0
+
+
+def test_augmented_grad_cam_solves_its_inverse_problem(gap_net, canvases):
+    maps = explain.augmented_grad_cam(gap_net, canvases, "relu3", TARGETS, copies=4, steps=20, seed=1)
+    assert maps.shape == (3, 48, 48) and maps.min() >= 0 and maps.amax(dim=(1, 2)).eq(1).all()
+    assert torch.equal(maps, explain.augmented_grad_cam(gap_net, canvases, "relu3", TARGETS, copies=4, steps=20,
+                                                        seed=1))
+    # One copy (the image itself), no TV: the solution's area-downsampled map reproduces the raw Grad-CAM.
+    raw = explain.raw_grad_cam(gap_net, canvases, "relu3", TARGETS)
+    single = explain.augmented_grad_cam(gap_net, canvases, "relu3", TARGETS, copies=1, tv=0.0, steps=300)
+    down = torch.nn.functional.interpolate(single[:, None], size=raw.shape[-2:], mode="area")[:, 0]
+    for a, b in zip(down, raw, strict=True):  # equal up to the final min-max: correlation 1
+        assert torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1] > 0.99
+    assert torch.allclose(explain.normalize(raw, (48, 48)), explain.grad_cam(gap_net, canvases, "relu3", TARGETS),
+                          atol=1e-5)
+    assert hooks(gap_net) == 0
