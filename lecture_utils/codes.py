@@ -1,0 +1,209 @@
+"""CNN codes: the activations of a layer, flattened per image, used as a generic description of the image.
+
+- ``extract``: the code ``phi_l(x) = vec(a_l(x))`` of layer ``l`` for every image, read with a forward hook;
+- ``nearest`` / ``knn_accuracy``: neighbours in code space, ``d(x, y) = ||phi(x) - phi(y)||_2`` or the cosine
+  distance ``1 - <phi(x), phi(y)> / (||phi(x)|| ||phi(y)||)``;
+- ``separation``: how far apart the classes lie in a layer's code space (silhouette score, see there);
+- ``tsne`` and ``grid_layout``: a 2-D map of the codes, then snapped to a grid of thumbnails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+
+from . import runtime
+
+METRICS = ("euclidean", "cosine")
+
+
+def _resolve(model: nn.Module, layer) -> nn.Module:
+    if isinstance(layer, nn.Module):
+        if not any(m is layer for m in model.modules()):
+            raise ValueError("layer must be a submodule of model (or its dotted name); this module is not in model")
+        return layer
+    modules = dict(model.named_modules())
+    if not isinstance(layer, str) or layer not in modules or layer == "":
+        names = [n for n in modules if n][:12]
+        raise ValueError(f"layer={layer!r} is not a module of the model; valid names include {names}")
+    return modules[layer]
+
+
+@contextlib.contextmanager
+def _capture(module: nn.Module, store: list):
+    """A forward hook that appends ``module``'s flattened output to ``store``; removed on exit, also on error."""
+    handle = module.register_forward_hook(lambda _m, _i, out: store.append(out.detach().flatten(1).cpu()))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def extract(model: nn.Module, images: torch.Tensor, layer, batch_size: int = 256) -> torch.Tensor:
+    """The code of ``layer`` for every image: ``phi_l(x) = vec(a_l(x))``, a tensor (N, D).
+
+    ``layer``: a submodule of ``model`` or its dotted name as in ``model.named_modules()``. Runs in eval mode
+    under ``torch.no_grad()``; the model's mode is restored afterwards and the hook removed, even on error.
+    """
+    if not torch.is_tensor(images) or images.dim() != 4:
+        raise ValueError(f"images must be a 4-D tensor (N, C, H, W), got "
+                         f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    module = _resolve(model, layer)
+    was_training = model.training
+    device = next(model.parameters(), torch.empty(0, device=runtime.device())).device
+    store: list[torch.Tensor] = []
+    model.eval()
+    try:
+        with _capture(module, store), torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                x = images[start : start + batch_size]
+                model((x.float().div(255) if x.dtype == torch.uint8 else x).to(device))
+    finally:
+        model.train(was_training)
+    return torch.cat(store)
+
+
+def _check_codes(name: str, codes) -> torch.Tensor:
+    codes = torch.as_tensor(codes)
+    if codes.dim() != 2 or len(codes) == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D tensor (N, D), got shape {tuple(codes.shape)}")
+    return codes.float()
+
+
+def _distances(queries: torch.Tensor, gallery: torch.Tensor, metric: str) -> torch.Tensor:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if queries.shape[1] != gallery.shape[1]:
+        raise ValueError(f"queries and gallery must have the same code length, got {queries.shape[1]} "
+                         f"and {gallery.shape[1]}")
+    if metric == "cosine":
+        q, g = (nn.functional.normalize(t.double(), dim=1) for t in (queries, gallery))
+        return 1 - q @ g.T
+    return torch.cdist(queries.double(), gallery.double())
+
+
+def nearest(queries, gallery, k: int = 5, metric: str = "euclidean") -> torch.Tensor:
+    """Indices (Q, k) into ``gallery`` of each query's k nearest codes, nearest first (ties: lower index)."""
+    queries, gallery = _check_codes("queries", queries), _check_codes("gallery", gallery)
+    if not 0 < k <= len(gallery):
+        raise ValueError(f"k must lie in [1, {len(gallery)}] (the gallery size), got {k}")
+    dist = _distances(queries, gallery, metric)
+    return torch.from_numpy(np.argsort(dist.numpy(), axis=1, kind="stable")[:, :k].copy()).long()
+
+
+def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 1, metric: str = "euclidean") -> float:
+    """Accuracy of the k-nearest-neighbour vote (uniform weights, ties to the smallest label) on the test codes."""
+    train_codes, test_codes = _check_codes("train_codes", train_codes), _check_codes("test_codes", test_codes)
+    train_labels, test_labels = torch.as_tensor(train_labels).long(), torch.as_tensor(test_labels).long()
+    if len(train_labels) != len(train_codes):
+        raise ValueError(f"train_labels has {len(train_labels)} entries for {len(train_codes)} train_codes")
+    if len(test_labels) != len(test_codes):
+        raise ValueError(f"test_labels has {len(test_labels)} entries for {len(test_codes)} test_codes")
+    neighbours = train_labels[nearest(test_codes, train_codes, k, metric)]
+    votes = nn.functional.one_hot(neighbours, int(train_labels.max()) + 1).sum(dim=1)
+    return votes.argmax(dim=1).eq(test_labels).sum().item() / len(test_labels)
+
+
+def separation(codes, labels) -> float:
+    """Class separation of one layer's codes: the silhouette score, in [-1, 1].
+
+    ``s(i) = (b(i) - a(i)) / max(a(i), b(i))`` with ``a`` the mean distance to the own class and ``b`` to the
+    nearest other class, averaged over images. Chosen because it needs no training (a linear probe does, and
+    its accuracy saturates) and is comparable across layers of different widths (a Fisher ratio grows with D).
+    """
+    from sklearn.metrics import silhouette_score
+
+    codes, labels = _check_codes("codes", codes), torch.as_tensor(labels)
+    if len(labels) != len(codes):
+        raise ValueError(f"labels has {len(labels)} entries for {len(codes)} codes")
+    if len(labels.unique()) < 2:
+        raise ValueError("labels must contain at least two classes")
+    return float(silhouette_score(codes.numpy(), labels.numpy()))
+
+
+def tsne(codes, seed: int = 0) -> np.ndarray:
+    """A 2-D t-SNE map (N, 2) of the codes, after PCA to 50 dimensions (scikit-learn; openTSNE is not installed)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    codes = _check_codes("codes", codes).numpy()
+    if len(codes) < 5:
+        raise ValueError(f"codes needs at least 5 rows for t-SNE, got {len(codes)}")
+    reduced = PCA(min(50, *codes.shape), random_state=seed).fit_transform(codes)
+    perplexity = min(30.0, (len(codes) - 1) / 3)
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
+
+
+def grid_layout(points, rows: int, cols: int) -> np.ndarray:
+    """Cell (row, col) for each point: snap a 2-D map to a rows x cols grid as an assignment problem.
+
+    Points and cell centres are scaled to [0, 1]^2; ``linear_sum_assignment`` picks the one-to-one
+    assignment minimising the total squared distance. Returns an int array (N, 2).
+    """
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must have shape (N, 2), got {points.shape}")
+    if rows <= 0 or cols <= 0 or rows * cols < len(points):
+        raise ValueError(f"rows * cols must be positive and at least the number of points ({len(points)}), "
+                         f"got {rows} x {cols}")
+    span = np.ptp(points, axis=0)
+    scaled = (points - points.min(axis=0)) / np.where(span > 0, span, 1)
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    cells = np.stack([c.ravel() / max(cols - 1, 1), 1 - r.ravel() / max(rows - 1, 1)], axis=1)
+    cost = ((scaled[:, None, :] - cells[None, :, :]) ** 2).sum(-1)
+    point_idx, cell_idx = linear_sum_assignment(cost)
+    out = np.empty((len(points), 2), dtype=int)
+    out[point_idx] = np.stack([r.ravel()[cell_idx], c.ravel()[cell_idx]], axis=1)
+    return out
+
+
+def _thumb(image: torch.Tensor) -> np.ndarray:
+    image = image.float() / (255 if image.dtype == torch.uint8 else 1)
+    return image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def scatter_by_class(points, labels, class_names=None, title: str = "", ax=None) -> plt.Figure:
+    """The 2-D map, one colour per class."""
+    ax = ax or plt.subplots(figsize=(5, 5))[1]
+    labels = np.asarray(labels)
+    for c in np.unique(labels):
+        name = class_names[c] if class_names is not None else str(c)
+        ax.scatter(*np.asarray(points)[labels == c].T, s=6, label=name)
+    ax.legend(markerscale=2, fontsize=7, loc="best")
+    ax.set(title=title, xticks=[], yticks=[])
+    return ax.figure
+
+
+def thumbnail_scatter(points, images: torch.Tensor, zoom: float = 0.6, title: str = "") -> plt.Figure:
+    """The 2-D map with each image drawn at its point."""
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    fig, ax = plt.subplots(figsize=(7, 7))
+    points = np.asarray(points)
+    for (x, y), image in zip(points, images, strict=True):
+        ax.add_artist(AnnotationBbox(OffsetImage(_thumb(image), zoom=zoom, cmap="gray"), (x, y), frameon=False))
+    ax.update_datalim(points)
+    ax.autoscale()
+    ax.set(title=title, xticks=[], yticks=[])
+    return fig
+
+
+def thumbnail_grid(cells, images: torch.Tensor, rows: int, cols: int, title: str = "") -> plt.Figure:
+    """The images placed on the grid cells from ``grid_layout``, one mosaic."""
+    thumbs = [_thumb(image) for image in images]
+    h, w = thumbs[0].shape[:2]
+    mosaic = np.ones((rows * h, cols * w) + thumbs[0].shape[2:], dtype=float)
+    for (r, c), t in zip(np.asarray(cells), thumbs, strict=True):
+        mosaic[r * h : (r + 1) * h, c * w : (c + 1) * w] = t
+    fig, ax = plt.subplots(figsize=(cols * 0.35, rows * 0.35))
+    ax.imshow(mosaic, cmap="gray")
+    ax.set(title=title, xticks=[], yticks=[])
+    return fig
+
