@@ -142,7 +142,8 @@ def lectures(notebooks: list[Path], build_dir: Path, timeout: int = CELL_TIMEOUT
 def slides_exporter() -> SlidesExporter:
     """nbconvert's reveal.js exporter, offline: local reveal.js (``reveal/`` next to the deck), no prompts."""
     return SlidesExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="course_slides",
-                          reveal_url_prefix=REVEAL.name, reveal_theme="white", exclude_input_prompt=True, exclude_output_prompt=True)
+                          reveal_url_prefix=REVEAL.name, reveal_theme="white",
+                          exclude_input_prompt=True, exclude_output_prompt=True)
 
 
 def slides(notebooks: list[Path], build_dir: Path) -> int:

@@ -29,7 +29,7 @@ _BADGE_LINE = re.compile(r"^.*colab-badge\.svg.*\n?", re.MULTILINE)  # the "Open
 
 
 def slide_type(cell: nbformat.NotebookNode) -> str:
-    """The slide type the convention gives ``cell`` (``slide``, ``subslide``, ``skip`` or ``-``), ignoring its metadata."""
+    """The slide type the convention gives ``cell`` (slide, subslide, skip or -), ignoring its metadata."""
     if cell.cell_type == "code" and cell.source.startswith(SETUP_BEGIN):
         return "skip"
     if cell.cell_type == "markdown":
@@ -44,8 +44,8 @@ def slide_type(cell: nbformat.NotebookNode) -> str:
 def tag_notebook(nb: nbformat.NotebookNode) -> int:
     """Set ``metadata.slideshow.slide_type`` of every cell from the convention; return how many changed.
 
-    Heading cells get ``slide``/``subslide``, the Colab setup cell ``skip``; other cells get ``-`` when unset. ``skip``, ``notes`` and
-    ``fragment`` set by an author are kept, and so is any explicit type on a non-heading cell.
+    Heading cells get ``slide``/``subslide``, the Colab setup cell ``skip``; other cells get ``-`` when unset.
+    ``skip``, ``notes`` and ``fragment`` set by an author are kept, and so is any explicit type on a non-heading cell.
     """
     changed = 0
     for cell in nb.cells:
