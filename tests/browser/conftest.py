@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "build" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
@@ -75,12 +73,3 @@ def page(browser):
     page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
     yield page
     context.close()
-
-
-def screenshot(page, name: str, **kwargs) -> Path:
-    """Save a PNG of ``page`` (or of ``kwargs['locator']``) as ``build/screenshots/NAME.png``."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    target = kwargs.pop("locator", page)
-    target.screenshot(path=path, **kwargs)
-    return path

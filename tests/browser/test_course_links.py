@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlparse
 
 import nbformat
 import pytest
-from conftest import REPO
+from browser_util import REPO
 from nbconvert import HTMLExporter
 
 from lecture_utils.course import build, claims

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import REPO, screenshot
+from browser_util import REPO, screenshot
 from PIL import Image
 
 # Training when no checkpoint is cached takes about a minute (more on a loaded machine); loading, seconds.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO, screenshot
+from browser_util import REPO, screenshot
 
 from lecture_utils.course import build
 
