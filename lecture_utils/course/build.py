@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -30,9 +31,11 @@ from traitlets.config import Config
 
 from .. import runtime
 from . import claims, cli
-from .slides import tag_notebook
+from .slides import for_slides
 
 CELL_TIMEOUT_S = 1800  # per cell; full mode trains for minutes in one cell
+REVEAL = Path(__file__).with_name("reveal")  # reveal.js 4.6.1, jQuery 3.7.1, RequireJS 2.3.7 (MIT; see README there)
+TEMPLATES = Path(__file__).with_name("templates")  # course_slides: nbconvert's reveal template, offline
 
 
 @dataclass(frozen=True)
@@ -135,13 +138,25 @@ def lectures(notebooks: list[Path], build_dir: Path, timeout: int = CELL_TIMEOUT
     return 1 if failed else 0
 
 
+def slides_exporter() -> SlidesExporter:
+    """nbconvert's reveal.js exporter, offline: local reveal.js (``reveal/`` next to the deck), no prompts."""
+    return SlidesExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="course_slides",
+                          reveal_url_prefix=REVEAL.name, reveal_theme="white",
+                          exclude_input_prompt=True, exclude_output_prompt=True)
+
+
 def slides(notebooks: list[Path], build_dir: Path) -> int:
-    """Export each notebook as committed to a reveal.js deck ``build_dir/NAME.slides.html``."""
+    """Export each notebook as committed to a reveal.js deck ``build_dir/NAME.slides.html``.
+
+    reveal.js is copied to ``build_dir/reveal/``, so the decks open offline (and ``build/`` can be copied as is).
+    """
     build_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REVEAL, build_dir / REVEAL.name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
+    exporter = slides_exporter()
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
-        tag_notebook(nb)  # in memory: the headings are the slides, whether or not tagging was run
-        body, _ = SlidesExporter().from_notebook_node(nb)
+        for_slides(nb)  # in memory: the headings are the slides, whether or not tagging was run
+        body, _ = exporter.from_notebook_node(nb)
         out = build_dir / f"{path.stem}.slides.html"
         out.write_text(body, encoding="utf-8")
         print(f"{out}  ({body.count('<section><section>')} slides)")

@@ -83,6 +83,16 @@ def _with_badge(title_source: str, name: str) -> str:
     return "\n".join(lines[:at] + [badge(name)] + lines[at:])
 
 
+def is_setup_code(code: str) -> bool:
+    """True if ``code`` is a setup cell written by ``sync`` (any wording of the begin marker)."""
+    return bool(_SETUP_BEGIN_LINE.match(code))
+
+
+def without_badge(title_source: str) -> str:
+    """``title_source`` with its "Open in Colab" badge line removed (decks are offline: no remote image)."""
+    return _BADGE_LINE.sub("", title_source).replace("\n\n\n", "\n\n")
+
+
 def _with_setup(code: str) -> str:
     """Code of the setup cell with the block between the markers replaced, or prepended."""
     begin = _SETUP_BEGIN_LINE.search(code)  # any earlier wording of the marker counts

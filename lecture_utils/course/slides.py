@@ -4,6 +4,7 @@ The convention (reveal.js via ``nbconvert --to slides``, or RISE in a live noteb
 
 - a markdown cell starting with ``# `` or ``## `` opens a new slide,
 - a markdown cell starting with ``### `` opens a sub-slide (below the current slide),
+- the code cell holding the Colab setup block (see :mod:`lecture_utils.course.colab`) is skipped,
 - every other cell continues the current slide (``-``),
 - a cell an author marked ``skip``, ``notes`` or ``fragment`` keeps that mark.
 
@@ -20,12 +21,15 @@ from pathlib import Path
 import nbformat
 
 from . import cli
+from .colab import is_setup_code, without_badge
 
 KEPT = ("skip", "notes", "fragment")  # an author's explicit choice, never overwritten
 
 
 def slide_type(cell: nbformat.NotebookNode) -> str:
-    """The slide type the convention gives ``cell`` (``slide``, ``subslide`` or ``-``), ignoring its metadata."""
+    """The slide type the convention gives ``cell`` (slide, subslide, skip or -), ignoring its metadata."""
+    if cell.cell_type == "code" and is_setup_code(cell.source):
+        return "skip"
     if cell.cell_type == "markdown":
         text = cell.source.lstrip()
         if text.startswith(("# ", "## ")):
@@ -38,8 +42,8 @@ def slide_type(cell: nbformat.NotebookNode) -> str:
 def tag_notebook(nb: nbformat.NotebookNode) -> int:
     """Set ``metadata.slideshow.slide_type`` of every cell from the convention; return how many changed.
 
-    Heading cells get ``slide``/``subslide``; other cells get ``-`` when unset. ``skip``, ``notes`` and
-    ``fragment`` set by an author are kept, and so is any explicit type on a non-heading cell.
+    Heading cells get ``slide``/``subslide``, the Colab setup cell ``skip``; other cells get ``-`` when unset.
+    ``skip``, ``notes`` and ``fragment`` set by an author are kept, and so is any explicit type on a non-heading cell.
     """
     changed = 0
     for cell in nb.cells:
@@ -51,6 +55,14 @@ def tag_notebook(nb: nbformat.NotebookNode) -> int:
             cell.metadata.setdefault("slideshow", {})["slide_type"] = wanted
             changed += 1
     return changed
+
+
+def for_slides(nb: nbformat.NotebookNode) -> None:
+    """Prepare ``nb`` (in memory) for a deck: tag its cells, drop the Colab badge (a remote image, offline)."""
+    tag_notebook(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = without_badge(cell.source)
 
 
 def section_headings(nb: nbformat.NotebookNode) -> list[str]:
