@@ -105,11 +105,14 @@ def fit(
     seed: int = 0,
     device=None,
     progress: bool = True,
+    param_groups: list[dict] | None = None,
 ) -> History:
     """Train ``model`` with cross-entropy on in-memory tensors; return its :class:`History`.
 
     optimizer: ``adam`` or ``sgd`` (momentum 0.9). schedule: ``onecycle`` (warm up, then anneal to
     zero: robust with few epochs), ``cosine`` or ``constant``. Shuffling is seeded by ``seed``.
+    param_groups: ``[{"params": [...], "lr_scale": s}, ...]`` trains each group with ``lr * s`` (e.g. a
+    smaller rate for pretrained layers than for a new head); default: every parameter that requires grad.
     """
     x, y = _check_xy("train", train)
     if test is not None:
@@ -118,7 +121,10 @@ def fit(
         raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}")
     device = device or runtime.device()
     model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
+    if param_groups is None:
+        param_groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
+    params = [{"params": g["params"], "lr": lr * g.get("lr_scale", 1.0)} for g in param_groups]
+    max_lr = [g["lr"] for g in params]
     if optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     elif optimizer == "sgd":
@@ -127,7 +133,7 @@ def fit(
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     steps = epochs * -(-len(x) // batch_size)
     schedules = {
-        "onecycle": lambda: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps),
+        "onecycle": lambda: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=steps),
         "cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps),
         "constant": lambda: torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0),
     }

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import runtime, training
+from . import training
 from .data import to_float
 
 STRATEGIES = ("linear probe", "earlier block", "fine-tune top", "fine-tune all", "from scratch")
@@ -97,31 +97,6 @@ def build(pretrained: nn.Sequential, strategy: str, num_classes: int, sample: to
     return model, groups + ([{"params": trainable, "lr_scale": scale}] if trainable else [])
 
 
-def fit_groups(model: nn.Module, groups: list[dict], train, epochs: int, lr: float = 3e-3, batch_size: int = 32,
-               seed: int = 0) -> None:
-    """Adam with one learning rate per parameter group (``lr * lr_scale``), one-cycle schedule, seeded shuffling.
-
-    ``training.fit`` with parameter groups: the one thing it does not offer.
-    """
-    x, y = train
-    device = runtime.device()
-    model.to(device)
-    opt = torch.optim.Adam([{"params": g["params"], "lr": lr * g["lr_scale"]} for g in groups])
-    steps = epochs * -(-len(x) // batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
-                                                    total_steps=steps)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
-            loss = nn.functional.cross_entropy(model(to_float(x[idx]).to(device)), y[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            scheduler.step()
-    model.eval()
-
-
 def compare(pretrained: nn.Sequential, train, test, strategies=STRATEGIES, epochs: int = 5, seed: int = 0,
             lr: float = 3e-3, batch_size: int = 32, freeze_bn: bool = True) -> pd.DataFrame:
     """Train every strategy with the same budget (epochs, batch size, learning rate) on ``train`` = (images,
@@ -148,7 +123,8 @@ def compare(pretrained: nn.Sequential, train, test, strategies=STRATEGIES, epoch
         torch.manual_seed(seed)
         model, groups = build(pretrained, strategy, num_classes, train[0], freeze_bn)
         start = time.perf_counter()
-        fit_groups(model, groups, train, epochs, lr, batch_size, seed)
+        training.fit(model, train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, param_groups=groups,
+                     progress=False)
         seconds = time.perf_counter() - start
         rows.append({"strategy": strategy,
                      "trainable parameters": sum(p.numel() for g in groups for p in g["params"]),

@@ -36,6 +36,16 @@ def test_fit_is_seeded():
     assert a.train_loss == b.train_loss
 
 
+def test_fit_param_groups_scale_the_learning_rate():
+    model = small_net()
+    conv, head = model[0], model[4]
+    frozen_rate = [{"params": list(conv.parameters()), "lr_scale": 0.0}, {"params": list(head.parameters())}]
+    before_conv, before_head = conv.weight.clone(), head.weight.clone()
+    training.fit(model, blobs(), epochs=1, lr=0.05, param_groups=frozen_rate, optimizer="sgd", progress=False)
+    assert torch.equal(conv.weight, before_conv)  # lr * 0: never moves
+    assert not torch.equal(head.weight, before_head)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

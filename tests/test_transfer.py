@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lecture_utils import transfer
+from lecture_utils import training, transfer
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +40,12 @@ def test_frozen_blocks_keep_batchnorm_statistics(pretrained, task):
     (x, y), _ = task
     before = pretrained[0][1].running_mean.clone()
     model, groups = transfer.build(pretrained, "fine-tune top", 2, x)
-    transfer.fit_groups(model, groups, (x, y), epochs=1)
+    training.fit(model, (x, y), epochs=1, param_groups=groups, progress=False)
     assert torch.equal(model.blocks[0][1].running_mean, before)  # frozen: statistics untouched
     assert not torch.equal(model.blocks[2][1].running_mean, pretrained[2][1].running_mean)  # trained block moves
     assert torch.equal(pretrained[0][1].running_mean, before)  # the pretrained net itself is a copy, untouched
     drifting, groups = transfer.build(pretrained, "linear probe", 2, x, freeze_bn=False)
-    transfer.fit_groups(drifting, groups, (x, y), epochs=1)
+    training.fit(drifting, (x, y), epochs=1, param_groups=groups, progress=False)
     assert not torch.equal(drifting.blocks[0][1].running_mean, before)
     assert all(not p.requires_grad for p in drifting.blocks.parameters())
 
