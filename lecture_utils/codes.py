@@ -18,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from . import runtime
+from .data import to_float
 
 METRICS = ("euclidean", "cosine")
 
@@ -64,7 +65,7 @@ def extract(model: nn.Module, images: torch.Tensor, layer, batch_size: int = 256
         with _capture(module, store), torch.no_grad():
             for start in range(0, len(images), batch_size):
                 x = images[start : start + batch_size]
-                model((x.float().div(255) if x.dtype == torch.uint8 else x).to(device))
+                model(to_float(x).to(device))
     finally:
         model.train(was_training)
     return torch.cat(store)

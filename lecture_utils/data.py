@@ -71,6 +71,24 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255) if images.dtype == torch.uint8 else images
 
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's ImageNet weights
+
+
+def imagenet_input(images: torch.Tensor, size: int = 224) -> torch.Tensor:
+    """Images (N, 1 or 3, H, W), uint8 or in [0, 1], as an ImageNet-trained net expects them: three channels,
+    ``size`` x ``size`` (bilinear, antialiased), each channel standardised, ``x_c' = (x_c - mean_c) / std_c``.
+
+    What torchvision's weight transforms do for a square image (there: resize to 256, crop 224).
+    """
+    if not torch.is_tensor(images) or images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be a tensor (N, 1 or 3, H, W), got "
+                         f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
+    x = torch.nn.functional.interpolate(to_float(images), size=(size, size), mode="bilinear", antialias=True,
+                                        align_corners=False).expand(-1, 3, -1, -1)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
 def stratified_split(labels: torch.Tensor, n_test: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Shuffled indices (train, test) with ``n_test`` test items in the class proportions of ``labels``."""
     from sklearn.model_selection import train_test_split

@@ -162,3 +162,19 @@ def test_key_names_the_data_not_where_it_was_read_from():
                       torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.zeros(2, dtype=torch.long), ["0"], "a folder")
     moved = data.Dataset(**{**ds.__dict__, "source": "another folder"})
     assert ds.key == moved.key == "MNIST 4/2"
+
+
+def test_imagenet_input_equals_torchvision_transforms_on_a_square_image():
+    from torchvision.models import ResNet18_Weights
+
+    images = torch.randint(0, 256, (2, 3, 40, 40), dtype=torch.uint8)
+    preset = ResNet18_Weights.IMAGENET1K_V1.transforms(crop_size=32, resize_size=32)
+    reference = preset(images.float() / 255)  # float input: torchvision resizes uint8 images in uint8 (rounds)
+    ours = data.imagenet_input(images, size=32)
+    assert ours.shape == (2, 3, 32, 32)
+    assert torch.allclose(ours, reference, atol=1e-5)
+    mean, std = torch.tensor(data.IMAGENET_MEAN).view(3, 1, 1), torch.tensor(data.IMAGENET_STD).view(3, 1, 1)
+    gray = data.imagenet_input(images[:, :1], size=32) * std + mean  # grey: the same picture in all three channels
+    assert torch.allclose(gray[:, 0], gray[:, 2], atol=1e-6)
+    with pytest.raises(ValueError, match=r"images must be a tensor \(N, 1 or 3, H, W\)"):
+        data.imagenet_input(images[:, :2])
