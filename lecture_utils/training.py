@@ -106,6 +106,7 @@ def fit(
     device=None,
     progress: bool = True,
     param_groups: list[dict] | None = None,
+    batch_loss=None,
 ) -> History:
     """Train ``model`` with cross-entropy on in-memory tensors; return its :class:`History`.
 
@@ -113,6 +114,8 @@ def fit(
     zero: robust with few epochs), ``cosine`` or ``constant``. Shuffling is seeded by ``seed``.
     param_groups: ``[{"params": [...], "lr_scale": s}, ...]`` trains each group with ``lr * s`` (e.g. a
     smaller rate for pretrained layers than for a new head); default: every parameter that requires grad.
+    batch_loss: ``(model, images, labels) -> (loss, logits)`` replaces the plain cross-entropy of a batch
+    (e.g. adversarial training); ``images`` are floats in [0, 1] on the device.
     """
     x, y = _check_xy("train", train)
     if test is not None:
@@ -150,8 +153,11 @@ def fit(
         correct = torch.zeros((), device=device, dtype=torch.long)
         for idx in _batches(x, batch_size, torch.randperm(len(x), generator=generator)):
             xb, yb = to_float(x[idx]).to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
-            logits = model(xb)
-            loss = nn.functional.cross_entropy(logits, yb)
+            if batch_loss is None:
+                logits = model(xb)
+                loss = nn.functional.cross_entropy(logits, yb)
+            else:
+                loss, logits = batch_loss(model, xb, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

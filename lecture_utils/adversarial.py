@@ -1,0 +1,230 @@
+"""Adversarial examples: a small perturbation ``r`` that changes a CNN's decision.
+
+- ``fooling``: the slide's optimisation (Szegedy et al. 2014), ``min_r CE(f(I + r), y2) + c ||r||_2``;
+- ``fgsm``: the fast gradient sign method (Goodfellow et al. 2015), ``x' = x + eps sign(grad_x J(x, y))``;
+- ``pgd``: projected gradient descent (Madry et al. 2018), FGSM steps projected back onto the eps-ball;
+- ``robust_accuracy``: accuracy under attack for several eps; ``adversarial_training``: training on them;
+- ``linear_change``: the linear explanation, ``w.(x + eps sign(w)) - w.x = eps ||w||_1``.
+
+Images live in pixel space [0, 1] (any normalisation belongs inside the model). Every attack clamps to
+[0, 1], returns new tensors, and leaves the model's mode, its parameters' ``requires_grad`` and ``.grad``
+as they were (gradients are taken with respect to the input only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import training
+from .data import to_float
+
+
+def mnist_cnn(width: int = 16, hidden: int = 64) -> nn.Sequential:
+    """A small MNIST CNN without BatchNorm or dropout (its mode does not change what an attack sees):
+    conv5-ReLU-pool, conv5-ReLU-pool, dense-ReLU, dense."""
+    return nn.Sequential(
+        nn.Conv2d(1, width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(2 * width * 7 * 7, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+
+def _check(images, labels=None, eps: float | None = None) -> torch.Tensor:
+    if not torch.is_tensor(images) or images.dim() != 4:
+        raise ValueError(f"images must be a 4-D tensor (N, C, H, W), got "
+                         f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
+    images = to_float(images)
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ValueError(f"images must lie in [0, 1] (pixel space), got values in "
+                         f"[{images.min().item():.3g}, {images.max().item():.3g}]")
+    if labels is not None and (not torch.is_tensor(labels) or labels.shape != (len(images),)):
+        raise ValueError(f"labels must be a tensor of shape ({len(images)},), one per image, got "
+                         f"{tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__}")
+    if eps is not None and not eps >= 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    return images
+
+
+@contextlib.contextmanager
+def _attacking(model: nn.Module):
+    """Eval mode for the attack; the model's mode restored afterwards, also on error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``grad_x J(x, y)``: the gradient of the mean cross-entropy with respect to the images (N, C, H, W).
+
+    Only the input's gradient is computed: the parameters' ``.grad`` stay as they were.
+    """
+    x = images.detach().to(_device(model)).requires_grad_(True)
+    loss = F.cross_entropy(model(x), labels.to(x.device))
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, targeted: bool = False
+         ) -> torch.Tensor:
+    """FGSM: ``x' = clip_[0,1](x + eps sign(grad_x J(x, y)))``; targeted (``labels`` are the targets):
+    ``x' = clip(x - eps sign(grad_x J(x, y_target)))``, a step *down* the target's loss."""
+    x = _check(images, labels, eps).to(_device(model))
+    with _attacking(model):
+        step = eps * input_gradient(model, x, labels).sign()
+    return (x - step if targeted else x + step).clamp(0, 1).detach()
+
+
+def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float, steps: int,
+        random_start: bool = True, targeted: bool = False, seed: int | None = None) -> torch.Tensor:
+    """L-infinity PGD (Madry et al.): from x (or a uniform start in the eps-ball, seeded by ``seed``), ``steps``
+    times ``x' <- Proj(x' + alpha sign(grad_x J(x', y)))``, Proj = clip to ``[x - eps, x + eps]`` and to [0, 1]."""
+    x = _check(images, labels, eps).to(_device(model))
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    adv = x.clone()
+    if random_start:
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        noise = torch.rand(x.shape, generator=generator).to(x.device) * 2 - 1
+        adv = (adv + eps * noise).clamp(0, 1)
+    with _attacking(model):
+        for _ in range(steps):
+            step = alpha * input_gradient(model, adv, labels).sign()
+            adv = adv - step if targeted else adv + step
+            adv = (x + (adv - x).clamp(-eps, eps)).clamp(0, 1)
+    return adv.detach()
+
+
+def fooling(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c: float, steps: int, lr: float
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The slide's fooling image: ``min_r CE(f(I + r), y2) + c ||r||_2`` with ``I + r`` kept in [0, 1], by
+    Adam on ``r`` (Szegedy et al. used box-constrained L-BFGS). Returns ``r`` (N, C, H, W) and whether
+    ``I + r`` is classified as its target (N,) bool."""
+    x = _check(images, targets).to(_device(model))
+    if c < 0 or steps < 1 or not lr > 0:
+        raise ValueError(f"need c >= 0, steps >= 1, lr > 0; got {c}, {steps}, {lr}")
+    y2 = targets.to(x.device)
+    r = torch.zeros_like(x, requires_grad=True)
+    opt = torch.optim.Adam([r], lr=lr)
+    with _attacking(model):
+        for _ in range(steps):
+            loss = F.cross_entropy(model(x + r), y2, reduction="sum") + c * r.flatten(1).norm(dim=1).sum()
+            (grad,) = torch.autograd.grad(loss, r)
+            r.grad = grad
+            opt.step()
+            with torch.no_grad():
+                r.copy_((x + r).clamp(0, 1) - x)  # keep I + r a valid image
+        with torch.no_grad():
+            success = model(x + r).argmax(1) == y2
+    return r.detach(), success.cpu()
+
+
+ATTACKS = {
+    "fgsm": lambda model, x, y, eps: fgsm(model, x, y, eps),
+    "pgd": lambda model, x, y, eps: pgd(model, x, y, eps, alpha=eps / 4, steps=10, seed=0),
+}
+
+
+def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attack, eps_values,
+                    batch_size: int = 500) -> pd.DataFrame:
+    """Accuracy on ``attack(model, x, y, eps)`` for each eps: a DataFrame with columns ``eps``, ``accuracy``.
+
+    ``attack``: ``"fgsm"``, ``"pgd"`` (alpha = eps/4, 10 steps, seeded random start) or such a function.
+    """
+    if isinstance(attack, str):
+        if attack not in ATTACKS:
+            raise ValueError(f"attack must be one of {sorted(ATTACKS)} or a function, got {attack!r}")
+        attack = ATTACKS[attack]
+    images = _check(images, labels)
+    rows = []
+    for eps in eps_values:
+        adv = torch.cat([attack(model, images[i:i + batch_size], labels[i:i + batch_size], eps).cpu()
+                         for i in range(0, len(images), batch_size)])
+        rows.append({"eps": eps, "accuracy": training.evaluate(model, adv, labels).accuracy})
+    return pd.DataFrame(rows)
+
+
+def adversarial_training(model: nn.Module, train, test=None, *, eps: float, attack: str = "fgsm",
+                         mix: float = 0.5, pgd_steps: int = 7, **fit_kwargs) -> training.History:
+    """``training.fit`` on the objective ``mix J(x, y) + (1 - mix) J(x_adv, y)`` (the FGSM paper: mix = 0.5;
+    Madry et al.: mix = 0, PGD). ``x_adv`` is made afresh for every batch against the current weights with
+    ``attack`` (``"fgsm"`` or ``"pgd"``: ``pgd_steps`` steps of eps/4 from a random start)."""
+    if attack not in ATTACKS or not 0 <= mix <= 1 or not eps >= 0:
+        raise ValueError(f"need attack in {sorted(ATTACKS)}, 0 <= mix <= 1, eps >= 0; got {attack!r}, {mix}, {eps}")
+    generator = torch.Generator().manual_seed(fit_kwargs.get("seed", 0))
+
+    def batch_loss(net, x, y):
+        if attack == "fgsm":
+            x_adv = fgsm(net, x, y, eps)
+        else:
+            x_adv = pgd(net, x, y, eps, alpha=eps / 4, steps=pgd_steps,
+                        seed=int(torch.randint(2**31, (1,), generator=generator)))
+        logits = net(x)
+        loss = mix * F.cross_entropy(logits, y) + (1 - mix) * F.cross_entropy(net(x_adv), y)
+        return loss, logits
+
+    return training.fit(model, train, test, batch_loss=batch_loss, **fit_kwargs)
+
+
+def linear_change(w: torch.Tensor, eps: float) -> tuple[float, float]:
+    """The linear explanation: for ``x' = x + eps sign(w)``, ``w.x' - w.x`` (computed) and ``eps ||w||_1``
+    (the formula). Each coordinate moves by only eps, yet the activation moves by eps times the dimension
+    times the mean |w|."""
+    x = torch.rand(w.numel(), generator=torch.Generator().manual_seed(0), dtype=w.dtype)
+    w = w.flatten()
+    return (w @ (x + eps * w.sign()) - w @ x).item(), eps * w.abs().sum().item()
+
+
+def plot_fooling(image: torch.Tensor, r: torch.Tensor, probs_before: torch.Tensor, probs_after: torch.Tensor,
+                 classes=None) -> plt.Figure:
+    """Original, perturbation (magnified to the full colour range, with its scale), result, and the
+    class probabilities before and after."""
+    classes = list(classes) if classes is not None else [str(i) for i in range(len(probs_before))]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8), gridspec_kw={"width_ratios": [1, 1, 1, 1.6]})
+    scale = r.abs().max().item()
+    before, after = probs_before.argmax().item(), probs_after.argmax().item()
+    panels = [(image, f"original: {classes[before]} ({probs_before[before]:.0%})", "gray", 0, 1),
+              (r, f"perturbation r (±{scale:.3f}, magnified)", "RdBu_r", -scale, scale),
+              ((image + r).clamp(0, 1), f"I + r: {classes[after]} ({probs_after[after]:.0%})", "gray", 0, 1)]
+    for ax, (img, title, cmap, lo, hi) in zip(axes, panels, strict=False):
+        ax.imshow(img.squeeze().cpu(), cmap=cmap, vmin=lo, vmax=hi)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    positions = torch.arange(len(classes))
+    axes[3].bar(positions - 0.2, probs_before.cpu(), 0.4, label="original")
+    axes[3].bar(positions + 0.2, probs_after.cpu(), 0.4, label="I + r")
+    axes[3].set_xticks(positions, classes, fontsize=8)
+    axes[3].set_ylabel("probability")
+    axes[3].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_eps(tables: dict[str, pd.DataFrame], reference: dict[str, tuple[float, float]] | None = None
+                         ) -> plt.Figure:
+    """Accuracy against eps, one line per (net, attack) table; ``reference`` points (eps, accuracy) marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, table in tables.items():
+        ax.plot(table["eps"], table["accuracy"], marker="o", linestyle="--" if "PGD" in name else "-", label=name)
+    for name, (eps, acc) in (reference or {}).items():
+        ax.scatter([eps], [acc], marker="*", s=120, zorder=3, label=name)
+    ax.set_xlabel("eps (L-infinity, pixels in [0, 1])")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
