@@ -68,11 +68,13 @@ def _device(model: nn.Module) -> torch.device:
 def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """``grad_x J(x, y)``: the gradient of the mean cross-entropy with respect to the images (N, C, H, W).
 
-    Only the input's gradient is computed: the parameters' ``.grad`` stay as they were.
+    Only the input's gradient is computed: the parameters' ``.grad`` stay as they were. Works inside
+    ``torch.no_grad()`` too (gradients are switched on for this computation).
     """
     x = images.detach().to(_device(model)).requires_grad_(True)
-    loss = F.cross_entropy(model(x), labels.to(x.device))
-    (grad,) = torch.autograd.grad(loss, x)
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(x), labels.to(x.device))
+        (grad,) = torch.autograd.grad(loss, x)
     return grad
 
 
@@ -119,7 +121,7 @@ def fooling(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c: fl
     y2 = targets.to(x.device)
     r = torch.zeros_like(x, requires_grad=True)
     opt = torch.optim.Adam([r], lr=lr)
-    with _attacking(model):
+    with _attacking(model), torch.enable_grad():
         for _ in range(steps):
             loss = F.cross_entropy(model(x + r), y2, reduction="sum") + c * r.flatten(1).norm(dim=1).sum()
             (grad,) = torch.autograd.grad(loss, r)
@@ -132,10 +134,14 @@ def fooling(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c: fl
     return r.detach(), success.cpu()
 
 
-ATTACKS = {
-    "fgsm": lambda model, x, y, eps: fgsm(model, x, y, eps),
-    "pgd": lambda model, x, y, eps: pgd(model, x, y, eps, alpha=eps / 4, steps=10, seed=0),
-}
+def _pgd10(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
+    """PGD as ``robust_accuracy`` runs it: alpha = eps/4, 10 steps, seeded random start (eps = 0: no change)."""
+    if eps == 0:
+        return _check(images, labels).clone()
+    return pgd(model, images, labels, eps, alpha=eps / 4, steps=10, seed=0)
+
+
+ATTACKS = {"fgsm": fgsm, "pgd": _pgd10}
 
 
 def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attack, eps_values,
@@ -167,7 +173,7 @@ def adversarial_training(model: nn.Module, train, test=None, *, eps: float, atta
     generator = torch.Generator().manual_seed(fit_kwargs.get("seed", 0))
 
     def batch_loss(net, x, y):
-        if attack == "fgsm":
+        if attack == "fgsm" or eps == 0:
             x_adv = fgsm(net, x, y, eps)
         else:
             x_adv = pgd(net, x, y, eps, alpha=eps / 4, steps=pgd_steps,

@@ -50,6 +50,13 @@ def test_pgd_random_start_is_seeded_and_stays_in_the_ball(model, batch):
         assert adv.min() >= 0 and adv.max() <= 1
 
 
+def test_attacks_work_inside_no_grad(model, batch):
+    x, y = batch
+    with torch.no_grad():
+        assert torch.equal(adversarial.fgsm(model, x, y, 0.1), adversarial.fgsm(model, x, y, 0.1))
+        assert not torch.equal(adversarial.fgsm(model, x, y, 0.1), x)
+
+
 def test_eps_zero_changes_nothing(model, batch):
     x, y = batch
     assert torch.equal(adversarial.fgsm(model, x, y, 0.0), x)
