@@ -35,7 +35,9 @@ from .slides import for_slides
 
 CELL_TIMEOUT_S = 1800  # per cell; full mode trains for minutes in one cell
 REVEAL = Path(__file__).with_name("reveal")  # reveal.js 4.6.1, jQuery 3.7.1, RequireJS 2.3.7 (MIT; see README there)
-TEMPLATES = Path(__file__).with_name("templates")  # course_slides: nbconvert's reveal template, offline
+TEMPLATES = Path(__file__).with_name("templates")  # nbconvert templates: course_slides (reveal), course_page (lab)
+MATHJAX = {"extra_template_paths": [str(TEMPLATES / "offline_mathjax")],  # MathJax 3 (Apache-2.0) in REVEAL/mathjax
+           "mathjax_url": f"{REVEAL.name}/mathjax/tex-svg.js"}  # relative to build/, where pages and decks are
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,17 @@ def _error_summary(err: Exception) -> str:
 QUIET_KERNEL = Config({"KernelManager": {"transport_encryption": "auto"}})
 
 
+def page_exporter() -> HTMLExporter:
+    """nbconvert's HTML exporter (lab template), MathJax 3 from ``reveal/mathjax/`` next to the page (copy_mathjax)."""
+    return HTMLExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="course_page", **MATHJAX)
+
+
+def copy_mathjax(build_dir: Path) -> None:
+    """Put the vendored MathJax where the pages of ``build_dir`` load it (``slides`` copies all of ``reveal/``)."""
+    shutil.copytree(REVEAL / "mathjax", build_dir / REVEAL.name / "mathjax", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("README.md"))
+
+
 def execute(path: Path, build_dir: Path, timeout: int = CELL_TIMEOUT_S) -> Result:
     """Execute notebook ``path`` into ``build_dir/NAME.ipynb`` and ``NAME.html`` (also when it fails).
 
@@ -91,7 +104,7 @@ def execute(path: Path, build_dir: Path, timeout: int = CELL_TIMEOUT_S) -> Resul
         error = _error_summary(err)
     seconds = time.perf_counter() - start
     nbformat.write(nb, build_dir / f"{name}.ipynb")
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    body, _ = page_exporter().from_notebook_node(nb)
     (build_dir / f"{name}.html").write_text(body, encoding="utf-8")
     return Result(name, title(nb, name), seconds, not error, error)
 
@@ -119,6 +132,7 @@ def index_page(results: list[Result]) -> str:
 def lectures(notebooks: list[Path], build_dir: Path, timeout: int = CELL_TIMEOUT_S) -> int:
     """Execute ``notebooks`` into ``build_dir`` with progress, then the index and claims report; 0 if all ran."""
     build_dir.mkdir(parents=True, exist_ok=True)
+    copy_mathjax(build_dir)
     print(f"Executing {len(notebooks)} notebook(s) in {runtime.mode()} mode into {build_dir}/", flush=True)
     results = []
     for i, path in enumerate(notebooks, start=1):
@@ -142,7 +156,7 @@ def slides_exporter() -> SlidesExporter:
     """nbconvert's reveal.js exporter, offline: local reveal.js (``reveal/`` next to the deck), no prompts."""
     return SlidesExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="course_slides",
                           reveal_url_prefix=REVEAL.name, reveal_theme="white",
-                          exclude_input_prompt=True, exclude_output_prompt=True)
+                          exclude_input_prompt=True, exclude_output_prompt=True, **MATHJAX)
 
 
 def slides(notebooks: list[Path], build_dir: Path) -> int:

@@ -35,7 +35,7 @@ def test_deck_runs_offline_and_advances(page, deck):
     assert "the experiment" in page.inner_text("section.present").lower()
 
 
-def test_figure_slide_shows_its_image(page, deck):
+def test_figure_slide_shows_its_image_and_math(page, deck):
     page.goto(deck.as_uri())
     page.wait_for_function("window.Reveal && Reveal.isReady()", timeout=15_000)
     headings = page.eval_on_selector_all(".slides > section", "s => s.map(x => x.querySelector('h1, h2')?.textContent)")
@@ -48,5 +48,9 @@ def test_figure_slide_shows_its_image(page, deck):
     assert image.is_visible()
     width, height = image.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]")
     assert width > 100 and height > 100  # decoded, and drawn at a readable size
+    page.evaluate("MathJax.startup.promise")  # the vendored MathJax 3 has typeset the deck
+    text = page.inner_text("section.present")
+    assert page.locator("section.present mjx-container svg").count() >= 3  # d, the shift formula, theta
+    assert "$" not in text and "\\operatorname" not in text, text  # no raw TeX left
     screenshot(page, "slide_figure")
     assert page.problems == []
