@@ -34,7 +34,7 @@ from . import claims, cli
 from .slides import for_slides
 
 CELL_TIMEOUT_S = 1800  # per cell; full mode trains for minutes in one cell
-REVEAL = Path(__file__).with_name("reveal")  # reveal.js 4.6.1, jQuery 3.7.1, RequireJS 2.3.7 (MIT; see README there)
+REVEAL = Path(__file__).with_name("reveal")  # reveal.js 4.6.1, jQuery, RequireJS, MathJax 3.2.2 (see README there)
 TEMPLATES = Path(__file__).with_name("templates")  # nbconvert templates: course_slides (reveal), course_page (lab)
 MATHJAX = {"extra_template_paths": [str(TEMPLATES / "offline_mathjax")],  # MathJax 3 (Apache-2.0) in REVEAL/mathjax
            "mathjax_url": f"{REVEAL.name}/mathjax/tex-svg.js"}  # relative to build/, where pages and decks are

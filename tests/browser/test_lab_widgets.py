@@ -1,6 +1,7 @@
-"""JupyterLab as a student sees it: each topic's live widget renders, and moving its slider changes the shown
-prediction. The server runs on 127.0.0.1 (free port, random token) on a temporary copy of a notebook cut down
-to the cells the widget needs; it is always shut down.
+"""JupyterLab as a student sees it: each topic's live widget renders, and moving its slider (or dropdown) changes
+the shown prediction; with ipywidgets' lab extension disabled, the same check fails. The server runs on 127.0.0.1
+(free port, random token) on a temporary copy of a notebook cut down to the cells the widget needs; it is always
+shut down.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def jupyter_lab(root: Path, disabled_extensions: tuple[str, ...] = ()):
     """Run JupyterLab on ``root``, ``disabled_extensions`` switched off; yield ``(url, token)``; always stop it."""
     labconfig = root / "config" / "labconfig"  # a config folder of its own: no user settings
     labconfig.mkdir(parents=True)
-    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": dict.fromkeys(disabled_extensions,
-                                                                                                 True)}))
+    disabled = ("@jupyterlab/apputils-extension:announcements", *disabled_extensions)  # no news prompt in screenshots
+    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": dict.fromkeys(disabled, True)}))
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "LECTURE_MODE": "fast", "LECTURE_OFFLINE": "1", "LECTURE_DEVICE": "cpu",
