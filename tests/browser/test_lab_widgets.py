@@ -58,7 +58,7 @@ CASES = [
                figure_columns=(0.0, 1.0), key="ArrowRight", presses=1),  # the image slider: the map moves
     WidgetCase("08_adversarial_examples", ("Colab setup", "mnist = data.mnist()", "x_test = data.to_float",
                                            "def show_fgsm("),
-               figure_columns=(0.65, 1.0)),  # eps 0.1 -> 0.04 -> 0: the probability bars
+               figure_columns=(0.65, 1.0), key="ArrowRight", presses=4),  # eps 0.1 -> 0.14 -> 0.18: "6" -> "4"
     # 09 (ResNets and landscapes) has no live widget.
 ]
 CONTROLS = ".widget-slider .noUi-handle, .widget-dropdown select"  # what a student can move with arrow keys
@@ -167,6 +167,11 @@ def move(page, widget, case: WidgetCase) -> str:
     while (src := figure.get_attribute("src") if figure.count() else None) in (None, previous):
         assert time.monotonic() < deadline, f"{case.notebook}: the figure did not change after the control moved"
         page.wait_for_timeout(250)
+    while time.monotonic() < deadline:  # one redraw per key press: wait for the last (unchanged for 1.5 s)
+        page.wait_for_timeout(1500)
+        if (latest := figure.get_attribute("src")) == src:
+            break
+        src = latest
     return src
 
 
