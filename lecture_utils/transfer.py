@@ -97,6 +97,14 @@ def build(pretrained: nn.Sequential, strategy: str, num_classes: int, sample: to
     return model, groups + ([{"params": trainable, "lr_scale": scale}] if trainable else [])
 
 
+def resnet_blocks(net: nn.Module) -> nn.Sequential:
+    """A ResNet (ours or torchvision's: ``conv1 ... layer4, avgpool, fc``) as the ``nn.Sequential`` of blocks that
+    ``compare`` takes: stem, layer1, layer2, layer3, layer4 + pooling, fc (the old head). Shares the weights."""
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    top = nn.Sequential(net.layer4, net.avgpool, nn.Flatten())
+    return nn.Sequential(stem, net.layer1, net.layer2, net.layer3, top, net.fc)
+
+
 def compare(pretrained: nn.Sequential, train, test, strategies=STRATEGIES, epochs: int = 5, seed: int = 0,
             lr: float = 3e-3, batch_size: int = 32, freeze_bn: bool = True) -> pd.DataFrame:
     """Train every strategy with the same budget (epochs, batch size, learning rate) on ``train`` = (images,

@@ -78,3 +78,16 @@ def test_bad_input(pretrained, task):
         transfer.compare(pretrained, train, test, epochs=0)
     with pytest.raises(ValueError, match="nn.Sequential"):
         transfer.compare(pretrained[0][0], train, test)
+
+
+def test_resnet_blocks_compose_to_the_net_and_run_compare_offline():
+    """The online path of notebook 04 (ImageNet ResNet-18) with random weights and a tiny task."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=10).eval()
+    blocks = transfer.resnet_blocks(net)
+    x = torch.rand(4, 3, 64, 64)
+    assert torch.allclose(blocks(x), net(x), atol=1e-5)  # the same function, the same weights
+    images, labels = torch.rand(8, 3, 32, 32), torch.arange(8) % 2
+    table = transfer.compare(blocks, (images, labels), (images, labels), strategies=["linear probe"], epochs=1)
+    assert table["trainable parameters"].tolist() == [512 * 2 + 2]
