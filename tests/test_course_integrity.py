@@ -92,3 +92,5 @@ def test_committed_notebooks_loaded_shipped_checkpoints(path):
     printed = "".join(output.get("text", "") for cell in nbformat.read(path, as_version=4).cells
                       if cell.cell_type == "code" for output in cell.outputs)
     assert "trained in" not in printed and "saved to the cache" not in printed
+    home, repo = str(Path.home()), str(NOTEBOOKS.parent.resolve())
+    assert home not in printed and repo not in printed, "outputs must not show this machine's paths"

@@ -94,6 +94,26 @@ def run_notebook(path: Path) -> dict:
             "status": "ok"}
 
 
+def tsne_timings(n: int = 2000, seed: int = 0) -> list[dict]:
+    """Why ``codes.tsne`` uses openTSNE: it against scikit-learn's TSNE on the same PCA-50 codes (Fashion-MNIST
+    test images as pixels, perplexity 30, PCA initialisation); seconds and trustworthiness (k = 10)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE, trustworthiness
+
+    from .. import codes, data
+
+    x = PCA(50, random_state=seed).fit_transform(data.fashion_mnist().test_images[:n].flatten(1).float().numpy() / 255)
+    runs = {"scikit-learn TSNE": lambda: TSNE(2, perplexity=30.0, init="pca", random_state=seed).fit_transform(x),
+            "openTSNE (codes.tsne)": lambda: codes.tsne(torch.from_numpy(x), seed=seed)}
+    rows = []
+    for name, run in runs.items():
+        start = time.perf_counter()
+        points = run()
+        rows.append({"library": name, "points": n, "seconds": round(time.perf_counter() - start, 1),
+                     "trustworthiness": round(trustworthiness(x, points, n_neighbors=10), 3)})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.Parser(description=__doc__)
     parser.add_argument("--notebooks", type=Path, default=runtime.REPO_ROOT / "notebooks")
@@ -113,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nTraining throughput, CNN-GAP on 64x64 ({runtime.device()}, {torch.get_num_threads()} threads):")
     table = pd.DataFrame(throughput()).round({"bare loop img/s": 0, "fit img/s": 0, "fit / bare": 2})
     print(table.to_string(index=False))
+    print(f"\nt-SNE (codes.tsne's library), PCA-50 pixel codes of Fashion-MNIST:\n{pd.DataFrame(tsne_timings())}")
 
 
 if __name__ == "__main__":
