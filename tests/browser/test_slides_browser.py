@@ -10,6 +10,8 @@ from browser_util import REPO, screenshot
 from lecture_utils.course import build
 
 NOTEBOOK = REPO / "notebooks" / "03_gap_vs_flatten.ipynb"
+# reveal.js sets its `ready` class a tick after Reveal.isReady() turns true: wait for both
+READY = "window.Reveal && Reveal.isReady() && document.querySelector('.reveal').classList.contains('ready')"
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +23,8 @@ def deck(tmp_path_factory) -> Path:
 
 def test_deck_runs_offline_and_advances(page, deck):
     page.goto(deck.as_uri())
-    page.wait_for_function("window.Reveal && Reveal.isReady()", timeout=15_000)
+    page.wait_for_function(READY, timeout=15_000)
     assert page.problems == []  # every script, style sheet and font loaded from local files
-    assert page.evaluate("document.querySelector('.reveal').classList.contains('ready')")
     text = page.inner_text(".slides")
     assert "In [" not in text and "Out[" not in text  # no prompts
     assert "Colab setup" not in text and "google.colab" not in text  # the setup cell is skipped
@@ -37,7 +38,7 @@ def test_deck_runs_offline_and_advances(page, deck):
 
 def test_figure_slide_shows_its_image_and_math(page, deck):
     page.goto(deck.as_uri())
-    page.wait_for_function("window.Reveal && Reveal.isReady()", timeout=15_000)
+    page.wait_for_function(READY, timeout=15_000)
     headings = page.eval_on_selector_all(".slides > section", "s => s.map(x => x.querySelector('h1, h2')?.textContent)")
     index = next(i for i, h in enumerate(headings) if h and h.startswith("Accuracy as a function of the shift"))
     for _ in range(index):
