@@ -186,17 +186,22 @@ def grad_cam_plus_plus_weights(gradients: torch.Tensor, activations: torch.Tenso
 
 def score_cam_weights(model: nn.Module, images: torch.Tensor, activations: torch.Tensor, classes: torch.Tensor,
                       batch_size: int) -> torch.Tensor:
-    """Score-CAM: alpha_k^c = softmax_k S_c(X * H_k), H_k = f_k upsampled (align_corners=True), min-max scaled."""
+    """Score-CAM: alpha_k^c = softmax_k S_c(X * H_k), H_k = f_k upsampled (align_corners=True), min-max scaled.
+
+    The N*K masked images are made batch by batch, never all at once (200 canvases x 128 maps would be 420 MB).
+    """
     n, k = activations.shape[:2]
-    masks = F.interpolate(activations.detach(), size=images.shape[-2:], mode="bilinear", align_corners=True)
-    low, high = masks.amin(dim=(2, 3), keepdim=True), masks.amax(dim=(2, 3), keepdim=True)
-    masks = (masks - low) / (high - low + 1e-8)  # pytorch-grad-cam's eps
-    masked = (images[:, None] * masks[:, :, None]).flatten(0, 1)  # (N*K, C, H, W)
-    wanted = classes.repeat_interleave(k)
+    maps = activations.detach().flatten(0, 1)[:, None]  # (N*K, 1, h, w): image i's map k is row i*K + k
+    image_of, wanted = torch.arange(n).repeat_interleave(k), classes.repeat_interleave(k)
+    scores = []
     with torch.no_grad():
-        scores = torch.cat([model(masked[i : i + batch_size]).gather(1, wanted[i : i + batch_size, None])[:, 0]
-                            for i in range(0, len(masked), batch_size)])
-    return scores.view(n, k).softmax(dim=1)
+        for i in range(0, n * k, batch_size):
+            masks = F.interpolate(maps[i : i + batch_size], size=images.shape[-2:], mode="bilinear", align_corners=True)
+            low, high = masks.amin(dim=(2, 3), keepdim=True), masks.amax(dim=(2, 3), keepdim=True)
+            masks = (masks - low) / (high - low + 1e-8)  # pytorch-grad-cam's eps
+            logits = model(images[image_of[i : i + batch_size]] * masks)
+            scores.append(logits.gather(1, wanted[i : i + batch_size, None])[:, 0])
+    return torch.cat(scores).view(n, k).softmax(dim=1)
 
 
 # ---------------------------------------------------------------------------------------------------------------

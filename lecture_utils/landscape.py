@@ -106,11 +106,18 @@ def _mean_loss(model: nn.Module, state: dict[str, torch.Tensor], images: torch.T
     return total / len(images)
 
 
-def _grid_losses(model: nn.Module, images, labels, states, total: int, desc: str, batch_size: int,
+def _grid_losses(model: nn.Module, images, labels, states, total: int, desc: str, batch_size: int | None,
                  progress: bool) -> torch.Tensor:
-    """The mean loss for every state that ``states`` yields, in eval mode; the model's mode is restored."""
+    """The mean loss for every state that ``states`` yields, in eval mode; the model's mode is restored.
+
+    ``batch_size`` None: 32 on the CPU (ResNet-56 on 2 cores: 1.6x faster than one batch of 128, as the
+    activations stay in cache), 512 on a GPU (few large batches keep it busy).
+    """
     _check_data(images, labels)
     device = next(model.parameters()).device
+    batch_size = (32 if device.type == "cpu" else 512) if batch_size is None else batch_size
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 (or None for the device's default), got {batch_size}")
     images, labels = images.to(device), labels.to(device).long()
     was_training = model.training
     model.eval()
@@ -127,7 +134,7 @@ def _theta(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def loss_line(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, direction: Direction,
-              alphas: Sequence[float], batch_size: int = 256, progress: bool = True) -> torch.Tensor:
+              alphas: Sequence[float], batch_size: int | None = None, progress: bool = True) -> torch.Tensor:
     """f(a) = L(theta + a d) for every a in ``alphas``: a tensor (len(alphas),)."""
     _check_direction(model, direction, "direction")
     steps, theta = _steps(alphas, "alphas"), _theta(model)
@@ -136,7 +143,7 @@ def loss_line(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, dire
 
 
 def loss_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, dx: Direction, dy: Direction,
-                 alphas: Sequence[float], betas: Sequence[float], batch_size: int = 256,
+                 alphas: Sequence[float], betas: Sequence[float], batch_size: int | None = None,
                  progress: bool = True) -> torch.Tensor:
     """f(a, b) = L(theta + a dx + b dy) on the grid ``alphas`` x ``betas``: a tensor (len(betas), len(alphas)).
 
@@ -152,7 +159,7 @@ def loss_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, d
 
 
 def interpolate(model_a: nn.Module, model_b: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                alphas: Sequence[float], batch_size: int = 256, progress: bool = True) -> torch.Tensor:
+                alphas: Sequence[float], batch_size: int | None = None, progress: bool = True) -> torch.Tensor:
     """f(a) = L((1 - a) theta_A + a theta_B): the straight line between two solutions (Goodfellow et al. 2015).
 
     a = 0 is model A, a = 1 model B. Floating-point buffers (BatchNorm's running statistics) are interpolated

@@ -12,6 +12,7 @@ from lecture_utils.course import claims
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch, tmp_path):
     monkeypatch.setattr(claims, "_recorded", {})
+    monkeypatch.setattr(claims, "_notebook", "")
     monkeypatch.setattr(claims, "SPREAD_FILE", tmp_path / "seed_spread.csv")
     monkeypatch.setenv("LECTURE_MODE", "fast")
     monkeypatch.delenv("LECTURE_CLAIMS_DIR", raising=False)
@@ -118,16 +119,22 @@ def spread_runs(values_by_seed):
     return pd.DataFrame(rows)
 
 
-def test_a_claim_whose_verdict_depends_on_the_seed_is_reported_fragile(monkeypatch, tmp_path):
+def test_a_claim_whose_verdict_depends_on_the_seed_is_reported_fragile(monkeypatch, tmp_path, capsys):
     from lecture_utils.course import spread
 
     runs = spread_runs([
-        {"GAP, shifted": (0.99, 0.944, 0.06), "params": (101_578, 101_578, 0), "t": (60, 55.0, None)},
+        {"GAP, shifted": (0.99, 0.944, 0.06), "params": (101_578, 101_578, 0), "t": (60, 55.0, None),
+         "eps ||w||_1": (7.807, 7.807, 1e-3)},  # a measured reference: each seed meets its own value
         {"GAP, shifted": (0.99, 0.927, 0.06), "params": (101_578, 101_578, 0), "t": (60, 57.0, None),
-         "acc 0.93": (1, 0.93, 0.1)},  # a number in the claim text: not comparable across seeds
-        {"GAP, shifted": (0.99, 0.95, 0.06), "params": (101_578, 101_578, 0), "t": (60, 56.0, None)},
+         "acc 0.93": (1, 0.93, 0.1), "eps ||w||_1": (7.843, 7.843, 1e-3)},  # acc 0.93: a number in the text
+        {"GAP, shifted": (0.99, 0.95, 0.06), "params": (101_578, 101_578, 0), "t": (60, 56.0, None),
+         "eps ||w||_1": (7.936, 7.936, 1e-3)},
     ])
+    runs.loc[runs["claim"] == "GAP, shifted", "verdict"] = "fragile"  # as a run that read the old spread says
     table = spread.spread_table(runs)
+    skipped = capsys.readouterr().out
+    assert "not recorded for every seed" in skipped and "acc 0.93" in skipped
+    assert "reference value changes with the seed" in skipped and "eps ||w||_1" in skipped
     assert table[["claim", "values", "verdicts", "stable"]].values.tolist() == [
         ["GAP, shifted", "0.944;0.927;0.95", "holds;differs;holds", "no"],
         ["params", "101,578;101,578;101,578", "holds;holds;holds", "yes"],
@@ -144,5 +151,15 @@ def test_a_claim_whose_verdict_depends_on_the_seed_is_reported_fragile(monkeypat
     assert claims.record("new claim", 1, 1, tolerance=0, notebook="03_x").seeds == ""
     wider = claims.record("GAP, shifted", 0.99, 0.944, tolerance=0.08, notebook="03_x")  # set from the spread
     assert (wider.verdict, wider.seeds) == ("holds", "0.927 to 0.95 over 3 seeds (holds)")
+    claims.set_notebook("03_x")  # what a notebook's first cell does: describe("03_x")
+    assert claims.record("GAP, shifted", 0.99, 0.944, tolerance=0.06).verdict == "fragile"
+    monkeypatch.setenv("LECTURE_NOTEBOOK", "04_other")  # the build's name wins: no spread for it
+    assert claims.record("GAP, shifted", 0.99, 0.944, tolerance=0.06).notebook == "04_other"
     monkeypatch.setenv("LECTURE_MODE", "full")  # full mode is the real check: no fast-mode spread applies
     assert claims.record("GAP, shifted", 0.99, 0.944, tolerance=0.06, notebook="03_x").verdict == "holds"
+
+
+@pytest.mark.parametrize("name", ["", "  ", "notebooks/03_x", "03_x.ipynb", 3])
+def test_set_notebook_rejects_paths_and_non_names(name):
+    with pytest.raises(ValueError, match="notebook must be a notebook's file name"):
+        claims.set_notebook(name)

@@ -7,6 +7,7 @@ two runs of a notebook from an empty data folder (1 thread, then 2) record ident
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,42 @@ def test_same_claims_with_1_and_2_threads_from_an_empty_cache(tmp_path):
         runs[threads] = claims.to_markdown(report.drop(columns="mode"))
     assert runs["1"] == runs["2"]
     assert runs["1"].count("\n") > 10
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_notebook_names_itself_for_the_seed_spread(path):
+    """Its claims tables show the spread (and fragile verdicts) under nbval and in JupyterLab too."""
+    import nbformat
+
+    setup = nbformat.read(path, as_version=4).cells[1].source
+    assert setup.rstrip().endswith(f'describe("{path.stem}")')
+
+
+def claims_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of the claims tables that a committed notebook shows (their HTML outputs)."""
+    import nbformat
+
+    rows = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code" or "claims.table" not in cell.source:
+            continue
+        for output in cell.outputs:
+            for tr in re.findall(r"<tr>(.*?)</tr>", output.get("data", {}).get("text/html", ""), re.S):
+                cells = [re.sub(r"<.*?>", "", td).strip() for td in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", tr, re.S)]
+                if cells[1:] != [c for c in claims.COLUMNS if c != "notebook"]:  # skip the header row
+                    rows.append(dict(zip(["index", *claims.COLUMNS[1:]], cells, strict=True)))
+    return rows
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_fast_mode_claim_shown_is_backed_by_the_seed_spread(path):
+    rows = claims_rows(path)
+    unbacked = [row["claim"] for row in rows if row["mode"] == "fast" and not row["seeds"]]
+    assert not unbacked, f"no seed spread for these claims: run `make spread` for {path.stem}: {unbacked}"
+    fragile = [row for row in rows if row["verdict"] == "fragile"]
+    assert all(row["note"].startswith("fragile in fast mode") for row in fragile)
+    if path.stem in ("03_gap_vs_flatten", "09_resnets_and_landscapes"):  # notebooks with claims tables
+        assert len(rows) >= 10
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)

@@ -81,8 +81,10 @@ def test_surface_centre_equals_plain_evaluation_loss(batch):
     assert surface.shape == (4, 3)
     assert surface[1, 1].item() == pytest.approx(plain, rel=1e-6)
     assert (surface > 0).all() and surface.max() > surface[1, 1]
-    line = landscape.loss_line(net, images, labels, dx, [0.0, 0.5], progress=False)
+    line = landscape.loss_line(net, images, labels, dx, [0.0, 0.5], progress=False)  # the CPU's batch of 32
     assert line[0].item() == pytest.approx(plain, rel=1e-6)
+    whole = landscape.loss_line(net, images, labels, dx, [0.0, 0.5], batch_size=len(images), progress=False)
+    torch.testing.assert_close(line, whole, rtol=1e-6, atol=0)  # batching changes nothing but the speed
     assert line[1].item() == pytest.approx(surface[1, 2].item(), rel=1e-5)  # b = 0 row: the same slice
 
 
@@ -162,6 +164,8 @@ def test_bad_input_raises_clear_errors(batch):
         landscape.loss_surface(net, images, labels, d, d, [0.0], torch.tensor([]), progress=False)
     with pytest.raises(ValueError, match="labels must be a tensor of shape"):
         landscape.loss_line(net, images, labels[:5], d, [0.0], progress=False)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        landscape.loss_line(net, images, labels, d, [0.0], batch_size=0, progress=False)
     with pytest.raises(ValueError, match="surface must be"):
         landscape.surface_stats(torch.ones(4, 4))
 

@@ -10,6 +10,7 @@ import platform
 import torch
 
 from .. import data, runtime
+from . import claims
 
 
 def description() -> str:
@@ -29,6 +30,12 @@ def description() -> str:
     return "\n".join(lines)
 
 
-def describe() -> None:
-    """Print :func:`description`: the first output of every notebook, so a screenshot says how it was made."""
+def describe(notebook: str | None = None) -> None:
+    """Print :func:`description`: the first output of every notebook, so a screenshot says how it was made.
+
+    ``notebook`` (the notebook's file name without ``.ipynb``) names the notebook for
+    :func:`claims.set_notebook`, so its claims tables show the seed spread and ``fragile`` verdicts.
+    """
+    if notebook is not None:
+        claims.set_notebook(notebook)
     print(description())

@@ -14,9 +14,10 @@ The tolerance is absolute (``0.05``) or relative to the lecture's value (``"5%"`
 claim again (a re-run cell) replaces it.
 
 When ``LECTURE_CLAIMS_DIR`` is set (``make lectures`` sets it), each claim is also appended as a JSON
-line to ``$LECTURE_CLAIMS_DIR/<notebook>.jsonl``; the notebook name is the ``notebook`` argument, else
-``LECTURE_NOTEBOOK`` (also set by the build). :func:`gather` and :func:`write_report` turn those files
-into ``build/claims.html`` and ``build/claims.md``.
+line to ``$LECTURE_CLAIMS_DIR/<notebook>.jsonl``. The notebook name is the ``notebook`` argument, else
+``LECTURE_NOTEBOOK`` (set by the build), else the name the notebook gave :func:`set_notebook` (its
+first cell does, through ``describe("03_gap_vs_flatten")``): it is the key of the seed spread.
+:func:`gather` and :func:`write_report` turn those files into ``build/claims.html`` and ``build/claims.md``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .. import runtime
 COLUMNS = ["notebook", "claim", "lecture", "ours", "unit", "tolerance", "mode", "verdict", "seeds", "note"]
 VERDICT_COLORS = {"holds": "#d7f5dd", "differs": "#fbd9d3", "measured": "#eef0f3", "fragile": "#fdf0c4"}
 SPREAD_FILE = runtime.REPO_ROOT / "data" / "seed_spread.csv"  # one row per fast-mode claim, over seeds
+_notebook = ""  # set by set_notebook
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,16 @@ class Claim:
 
 
 _recorded: dict[tuple[str, str], Claim] = {}  # this kernel's claims, in recording order
+
+
+def set_notebook(name: str) -> None:
+    """Name the notebook whose claims this kernel records: its file name without ``.ipynb``, e.g.
+    ``"03_gap_vs_flatten"``. The seed spread is keyed by it, so the claims tables show it."""
+    global _notebook
+    if not isinstance(name, str) or not name.strip() or "/" in name or name.endswith(".ipynb"):
+        raise ValueError(f"notebook must be a notebook's file name without folder and '.ipynb' "
+                         f"(e.g. '03_gap_vs_flatten'), got {name!r}")
+    _notebook = name.strip()
 
 
 def _number(value, name: str) -> float | int | str:
@@ -128,7 +140,7 @@ def record(claim: str, lecture, ours, *, notebook: str | None = None, tolerance:
     lecture, ours = _number(lecture, "lecture"), _number(ours, "ours")
     if isinstance(ours, float) and math.isnan(ours):
         raise ValueError(f"ours is NaN for claim {claim!r}: the measurement failed")
-    name = notebook or os.environ.get("LECTURE_NOTEBOOK", "").strip() or "unnamed"
+    name = notebook or os.environ.get("LECTURE_NOTEBOOK", "").strip() or _notebook or "unnamed"
     seeds, stable = _spread_of(name, claim, lecture, tolerance) if runtime.is_fast() else ("", True)
     result = verdict(lecture, ours, tolerance)
     if not stable and result != "measured":

@@ -50,7 +50,8 @@ def spread_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Claims of several seeded runs (a ``seed`` column) -> one row per claim with values and verdicts.
 
     A claim whose text changes with the seed (a number formatted into it) cannot be compared: it is left
-    out, with a warning to move the number out of the text.
+    out, with a warning to move the number out of the text. So is a claim whose reference value changes with
+    the seed (a measured quantity in the ``lecture`` slot): each seed's value must meet the same reference.
     """
     rows, n_seeds = [], runs["seed"].nunique()
     for (notebook, claim), group in runs.groupby(["notebook", "claim"], sort=False):
@@ -58,7 +59,12 @@ def spread_table(runs: pd.DataFrame) -> pd.DataFrame:
         if len(group) != n_seeds:
             print(f"  skipped (not recorded for every seed; keep numbers out of claim texts): {claim}")
             continue
-        verdicts = [v if v != "fragile" else "?" for v in group["verdict"]]
+        if group["lecture"].astype(str).nunique() > 1:
+            print(f"  skipped (its reference value changes with the seed; compare with a fixed one): {claim}")
+            continue
+        # each seed's own verdict (a run that read the committed spread may have recorded "fragile")
+        verdicts = [claims.verdict(lecture, ours, None if pd.isna(tolerance) else tolerance)
+                    for lecture, ours, tolerance in group[["lecture", "ours", "tolerance"]].values]
         rows.append({
             "notebook": notebook, "claim": claim, "lecture": claims.format_value(group["lecture"].iloc[0]),
             "tolerance": claims.format_value(group["tolerance"].iloc[0]),
