@@ -55,7 +55,7 @@ def test_lectures_builds_all_reports_failures_and_leaves_sources(course, tmp_pat
     assert "<a href='01_good.html'>01 · A good lecture</a>" in index
     assert "failed: ZeroDivisionError: division by zero" in index and "claims.html" in index
     assert "the answer" in (out / "claims.html").read_text()
-    assert "| 01_good | the answer | 42 | 42 |  | 0 | fast | holds |  |" in (out / "claims.md").read_text()
+    assert "| 01_good | the answer | 42 | 42 |  |  | 0 | fast | holds |  |" in (out / "claims.md").read_text()
 
 
 @pytest.mark.slow

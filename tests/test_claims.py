@@ -80,7 +80,7 @@ def test_jsonl_written_and_gathered(monkeypatch, tmp_path):
     gathered = claims.gather(tmp_path / "claims")
     assert gathered[["notebook", "claim", "verdict"]].values.tolist() == [
         ["02_counting", "params", "holds"], ["03_gap_vs_flatten", "acc", "holds"]]
-    assert claims.counts(gathered) == "2 claims: 2 hold, 0 differ, 0 fragile, 0 measured"
+    assert claims.counts(gathered) == "2 claims: 2 hold, 0 differ, 0 inconclusive, 0 fragile, 0 measured"
 
 
 def test_gather_empty_and_corrupt(tmp_path):
@@ -98,11 +98,13 @@ def test_report_files(monkeypatch, tmp_path):
     frame = claims.gather(tmp_path / "claims")
     html_path, md_path = claims.write_report(frame, tmp_path)
     page = html_path.read_text()
-    assert "1 hold, 1 differ, 0 fragile, 1 measured" in page and "params &lt;b&gt;" in page and "388,298" in page
+    assert "1 hold, 1 differ, 0 inconclusive, 0 fragile, 1 measured" in page and "params &lt;b&gt;" in page
+    assert "388,298" in page
     md = md_path.read_text().splitlines()
     assert md[0] == "# Lecture claims vs our measurements"
-    assert md[4] == "| notebook | claim | lecture | ours | unit | tolerance | mode | verdict | seeds | note |"
-    assert md[6] == "| 02_counting | params <b> | 388,298 | 388,298 |  | 0 | fast | holds |  | a \\| b |"
+    assert md[4] == ("| notebook | claim | lecture | ours | interval | unit | tolerance | mode | verdict | seeds "
+                     "| note |")
+    assert md[6] == "| 02_counting | params <b> | 388,298 | 388,298 |  |  | 0 | fast | holds |  | a \\| b |"
     assert len(md) == 9
 
 
@@ -163,3 +165,116 @@ def test_a_claim_whose_verdict_depends_on_the_seed_is_reported_fragile(monkeypat
 def test_set_notebook_rejects_paths_and_non_names(name):
     with pytest.raises(ValueError, match="notebook must be a notebook's file name"):
         claims.set_notebook(name)
+
+
+# --- uncertainty: intervals and the verdicts that use them ---------------------------------------------
+
+@pytest.mark.parametrize(("k", "n"), [(0, 20), (3, 20), (17, 20), (20, 20), (9_200, 10_000), (1, 1)])
+def test_wilson_equals_scipy(k, n):
+    from scipy.stats import binomtest
+
+    expected = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert claims.wilson(k, n) == pytest.approx((expected.low, expected.high), abs=1e-12)
+    m = claims.proportion(k, n)
+    assert (m.value, m.n, m.method) == (k / n, n, "Wilson") and m.low <= m.value <= m.high
+
+
+def test_proportion_from_outcomes_and_bad_input():
+    correct = np.array([True] * 92 + [False] * 8)
+    assert claims.proportion(correct) == claims.proportion(92, 100)
+    assert claims.proportion(torch.tensor(correct)) == claims.proportion(92, 100)
+    with pytest.raises(ValueError, match="k must be a whole number of successes between 0 and n = 10"):
+        claims.proportion(11, 10)
+    with pytest.raises(ValueError, match="n must be a positive whole number"):
+        claims.proportion(0, 0)
+    with pytest.raises(ValueError, match="booleans or 0/1"):
+        claims.proportion(np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match="at least two finite per-item values"):
+        claims.proportion(np.array([1.0]))
+
+
+def test_bootstrap_is_seeded_reproducible_and_covers_the_mean():
+    rng = np.random.default_rng(1)
+    trials = rng.normal(0.8, 0.02, size=10)
+    first, again, other = claims.mean(trials, seed=0), claims.mean(trials, seed=0), claims.mean(trials, seed=1)
+    assert first == again  # same data, same seed: the same interval
+    assert (first.low, first.high) != (other.low, other.high)
+    assert first.low < trials.mean() < first.high and first.value == pytest.approx(trials.mean())
+    # the percentile interval of a mean is about mean +- 1.96 standard errors
+    se = trials.std(ddof=1) / np.sqrt(trials.size)
+    assert first.high - first.low == pytest.approx(2 * 1.96 * se, rel=0.25)
+
+
+def test_paired_difference_cancels_the_shared_noise():
+    rng = np.random.default_rng(0)
+    hard = rng.random(2_000) < 0.3  # items both models get wrong
+    a = ~hard & (rng.random(2_000) > 0.02)  # A: wrong on the hard items and 2% of the others
+    b = a & (rng.random(2_000) > 0.03)  # B: A's mistakes plus 3% more
+    paired, unpaired = claims.difference(a, b), claims.difference(a, b, paired=False)
+    assert paired.value == pytest.approx(a.mean() - b.mean()) and paired.method == "paired bootstrap"
+    assert paired.low > 0  # the paired test sees the difference
+    assert (paired.high - paired.low) < 0.5 * (unpaired.high - unpaired.low)
+    assert claims.record("A beats B", "> 0", paired, notebook="x").verdict == "holds"
+    with pytest.raises(ValueError, match="one outcome per shared test item"):
+        claims.difference(a, b[:-1])
+
+
+def test_a_three_point_margin_needs_a_large_sample():
+    # lecture 0.90 +- 0.05, ours 0.92: three points inside the band's upper edge
+    small = claims.record("accuracy", 0.90, 0.92, tolerance=0.05, n=20, notebook="x")
+    large = claims.record("accuracy", 0.90, 0.92, tolerance=0.05, n=10_000, notebook="x")
+    assert small.verdict.startswith("inconclusive (n too small: about ")
+    needed = int(small.verdict.split("about ")[1].split(" ")[0].replace(",", ""))
+    assert 100 < needed < 10_000
+    assert large.verdict == "holds" and large.interval == "[0.9145, 0.9252] Wilson, n = 10,000"
+    assert claims.record("accuracy", 0.90, 0.80, tolerance=0.05, n=10_000, notebook="x").verdict == "differs"
+
+
+@pytest.mark.parametrize(("lecture", "ours", "n", "expected"), [
+    ("> 0.5", 0.9, 1_000, "holds"),
+    ("> 0.5", 0.1, 1_000, "differs"),
+    ("> 0.5", 0.55, 20, "inconclusive"),
+    ("<= 0.3", 0.1, 1_000, "holds"),
+    ("< 0.3", 0.6, 1_000, "differs"),
+    (">= 1e-1", 0.5, 1_000, "holds"),
+])
+def test_bounds(lecture, ours, n, expected):
+    assert claims.base_verdict(claims.record("c", lecture, ours, n=n, notebook="x").verdict) == expected
+    assert claims.verdict(lecture, 0.9, None) == ("holds" if lecture.startswith(">") else "differs")
+
+
+def test_outcomes_give_the_interval_and_must_match_ours():
+    correct = np.r_[np.ones(90), np.zeros(10)]
+    entry = claims.record("acc", 0.9, 0.9, tolerance=0.2, outcomes=correct, notebook="x")
+    assert entry.interval == claims.proportion(90, 100).describe() and entry.verdict == "holds"
+    losses = np.linspace(1, 2, 50)
+    assert "bootstrap" in claims.record("loss", 1.5, 1.5, tolerance=1, outcomes=losses, notebook="x").interval
+    with pytest.raises(ValueError, match=r"ours \(0.8\) must be the mean of outcomes"):
+        claims.record("acc", 0.9, 0.8, tolerance=0.2, outcomes=correct, notebook="x")
+    with pytest.raises(ValueError, match="not both"):
+        claims.record("acc", 0.9, 0.9, tolerance=0.2, outcomes=correct, n=100, notebook="x")
+    with pytest.raises(ValueError, match="ours must be in"):
+        claims.record("acc", 0.9, 1.5, tolerance=0.2, n=100, notebook="x")
+    with pytest.raises(ValueError, match="cannot carry an interval"):
+        claims.record("acc", "yes", claims.proportion(90, 100), tolerance=0, notebook="x")
+
+
+def test_report_counts_inconclusive(monkeypatch, tmp_path):
+    monkeypatch.setenv("LECTURE_CLAIMS_DIR", str(tmp_path / "claims"))
+    claims.record("acc", 0.90, 0.95, tolerance=0.05, n=20, notebook="n")
+    claims.record("params", 10, 10, tolerance=0, notebook="n")
+    frame = claims.gather(tmp_path / "claims")
+    assert claims.counts(frame) == "2 claims: 1 hold, 0 differ, 1 inconclusive, 0 fragile, 0 measured"
+    html_page = claims.to_html(frame)
+    assert "#e3e7fb" in html_page and "Wilson, n = 20" in html_page
+
+
+def test_say_shows_markdown(capsys):
+    from unittest import mock
+
+    with mock.patch("IPython.display.display") as shown:
+        claims.say(f"GAP keeps **{0.9906:.3f}** of its accuracy")
+    (markdown,), _ = shown.call_args
+    assert markdown.data == "GAP keeps **0.991** of its accuracy"
+    with pytest.raises(ValueError, match="non-empty Markdown string"):
+        claims.say("")
