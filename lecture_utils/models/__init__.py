@@ -3,9 +3,9 @@
 Topic modules: ``blueprint`` (the cs231n pattern), ``classic`` (LeNet-5, AlexNet, NiN), ``vgg``,
 ``inception`` (GoogLeNet), ``resnet`` (ImageNet and CIFAR ResNets, plain twins, shortcut options A/B/C,
 ImageNet Wide ResNet, ResNeXt), ``wide_resnet`` (the CIFAR WRN-d-k), ``resnext`` (the multi-path block),
-``densenet``, ``efficientnet`` (and compound scaling), ``fully_conv`` (FC layers as convolutions: a
-classifier becomes a heat map), ``imagenet_weights`` (``pretrained``), ``shifted`` (the seeds'
-shifted-MNIST nets).
+``densenet``, ``efficientnet`` (and compound scaling), ``efficientnet_lite`` (Lite0: no SE, ReLU6),
+``fully_conv`` (FC layers as convolutions: a classifier becomes a heat map), ``imagenet_weights``
+(``pretrained``, ``imagenet_classes``), ``shifted`` (the seeds' shifted-MNIST nets).
 Constructors named as torchvision's take ``num_classes`` and ``in_channels`` and have its parameter
 counts and state-dict keys, so ``ours.load_state_dict(torchvision_model.state_dict())`` works.
 """
@@ -23,8 +23,9 @@ from .efficientnet import (
     compound_scaling,
     efficientnet_b0,
 )
+from .efficientnet_lite import EFFICIENTNET_LITE0, efficientnet_lite0
 from .fully_conv import FullyConvNet, fc_to_conv, linear_to_conv
-from .imagenet_weights import WeightsUnavailableError, pretrained, weights_for
+from .imagenet_weights import WeightsUnavailableError, imagenet_classes, pretrained, weights_for
 from .inception import GoogLeNet, Inception, NaiveInception, googlenet
 from .resnet import (
     SHORTCUTS,
@@ -53,6 +54,7 @@ from .wide_resnet import WideBlock, WideResNet, wide_resnet
 
 __all__ = [
     "EFFICIENTNET_B0",
+    "EFFICIENTNET_LITE0",
     "LECTURE_EXAMPLES",
     "LENET_C3_TABLE",
     "SHORTCUTS",
@@ -86,9 +88,11 @@ __all__ = [
     "connection_mask",
     "densenet121",
     "efficientnet_b0",
+    "efficientnet_lite0",
     "expand_pattern",
     "fc_to_conv",
     "googlenet",
+    "imagenet_classes",
     "layer_pattern",
     "lenet5",
     "linear_to_conv",

@@ -6,6 +6,8 @@ FLOPs (linear in depth, quadratic in width and resolution) grow by about 2^phi. 
 returns the scaled configuration; ``EfficientNet(config)`` builds any configuration. (The released
 B1-B7 use hand-rounded coefficients, e.g. B1 = depth 1.1, width 1.0, 240 px.)
 ``efficientnet_b0()`` has torchvision's keys (``features.N.M.block...``): 5,288,548 parameters.
+The config also carries what EfficientNet-Lite changes (``efficientnet_lite``): activation, squeeze-
+excitation on or off, padding, BatchNorm epsilon.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .common import check_input, he_init
@@ -33,7 +36,11 @@ class MBConvStage:
 
 @dataclass(frozen=True)
 class EfficientNetConfig:
-    """A whole net: stem conv (``stem`` channels), the MBConv stages, 1x1 head conv, classifier."""
+    """A whole net: stem conv (``stem`` channels), the MBConv stages, 1x1 head conv, classifier.
+
+    ``activation``, ``squeeze_excitation``, ``padding`` ("symmetric": k // 2 on every side, as torchvision;
+    "same": TensorFlow's, see :class:`Conv2dSame`) and ``bn_eps`` say how the blocks are built.
+    """
 
     stages: tuple[MBConvStage, ...]
     stem: int = 32
@@ -41,6 +48,14 @@ class EfficientNetConfig:
     resolution: int = 224
     dropout: float = 0.2
     stochastic_depth: float = 0.2  # drop probability of the last block; it grows linearly from 0
+    activation: type[nn.Module] = nn.SiLU
+    squeeze_excitation: bool = True
+    padding: str = "symmetric"
+    bn_eps: float = 1e-5
+
+    def __post_init__(self):
+        if self.padding not in ("symmetric", "same"):
+            raise ValueError(f"padding must be 'symmetric' or 'same', got {self.padding!r}")
 
 
 EFFICIENTNET_B0 = EfficientNetConfig(
@@ -89,16 +104,37 @@ def compound_scaling(
     )
 
 
-class ConvBNAct(nn.Sequential):
-    """conv (padding k//2, no bias) -> BN -> SiLU (``act=False``: no activation)."""
+class Conv2dSame(nn.Conv2d):
+    """Convolution with TensorFlow's "same" padding: output side ceil(i / s) for input side i, stride s.
+
+    Total padding p = max((ceil(i / s) - 1) * s + k - i, 0), p // 2 before and the rest after. With
+    stride 1 and odd k that is k // 2 on each side (as PyTorch pads); with stride 2 on an even side it is
+    asymmetric (k = 3: 0 before, 1 after), so weights trained in TensorFlow need it to give their outputs.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1,
-                 act: bool = True):  # fmt: skip
-        layers = [
-            nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(out_channels),
-        ]
-        super().__init__(*layers, *([nn.SiLU()] if act else []))
+                 bias: bool = True):  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel, stride, 0, groups=groups, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for side, kernel, stride in zip(x.shape[:1:-1], self.kernel_size[::-1], self.stride[::-1], strict=True):
+            total = max((math.ceil(side / stride) - 1) * stride + kernel - side, 0)
+            pads += [total // 2, total - total // 2]  # F.pad order: left, right, top, bottom
+        return super().forward(F.pad(x, pads))
+
+
+class ConvBNAct(nn.Sequential):
+    """conv (padding as ``config.padding``, no bias) -> BN -> ``config.activation`` (``act=False``: none)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1,
+                 act: bool = True, config: EfficientNetConfig = EFFICIENTNET_B0):  # fmt: skip
+        if config.padding == "same":
+            conv = Conv2dSame(in_channels, out_channels, kernel, stride, groups=groups, bias=False)
+        else:
+            conv = nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False)
+        layers = [conv, nn.BatchNorm2d(out_channels, eps=config.bn_eps)]
+        super().__init__(*layers, *([config.activation()] if act else []))
 
 
 class SqueezeExcitation(nn.Module):
@@ -126,17 +162,18 @@ def stochastic_depth(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 class MBConv(nn.Module):
     """Inverted residual (MobileNetV2) + squeeze-excitation: 1x1 expand (x ``expand_ratio``) -> kxk depthwise
-    -> SE (squeeze to in/4) -> 1x1 project (no activation). Residual when stride 1 and in == out."""
+    -> SE (squeeze to in/4; none when ``config.squeeze_excitation`` is False) -> 1x1 project (no activation).
+    Residual when stride 1 and in == out."""
 
-    def __init__(self, in_channels: int, stage: MBConvStage, stride: int, drop_prob: float):
+    def __init__(self, in_channels: int, stage: MBConvStage, stride: int, drop_prob: float,
+                 config: EfficientNetConfig = EFFICIENTNET_B0):  # fmt: skip
         super().__init__()
         expanded = round_channels(in_channels * stage.expand_ratio)
-        layers = [ConvBNAct(in_channels, expanded, 1)] if expanded != in_channels else []
-        layers += [
-            ConvBNAct(expanded, expanded, stage.kernel, stride, groups=expanded),
-            SqueezeExcitation(expanded, max(1, in_channels // 4)),
-            ConvBNAct(expanded, stage.channels, 1, act=False),
-        ]
+        layers = [ConvBNAct(in_channels, expanded, 1, config=config)] if expanded != in_channels else []
+        layers.append(ConvBNAct(expanded, expanded, stage.kernel, stride, groups=expanded, config=config))
+        if config.squeeze_excitation:
+            layers.append(SqueezeExcitation(expanded, max(1, in_channels // 4)))
+        layers.append(ConvBNAct(expanded, stage.channels, 1, act=False, config=config))
         self.block = nn.Sequential(*layers)
         self.use_residual = stride == 1 and in_channels == stage.channels
         self.drop_prob = drop_prob
@@ -151,16 +188,16 @@ class EfficientNet(nn.Module):
 
     def __init__(self, config: EfficientNetConfig = EFFICIENTNET_B0, num_classes: int = 1000, in_channels: int = 3):
         super().__init__()
-        layers: list[nn.Module] = [ConvBNAct(in_channels, config.stem, 3, stride=2)]
+        layers: list[nn.Module] = [ConvBNAct(in_channels, config.stem, 3, stride=2, config=config)]
         total_blocks, block_id, channels = sum(s.layers for s in config.stages), 0, config.stem
         for stage in config.stages:
             blocks = []
             for i in range(stage.layers):
                 drop_prob = config.stochastic_depth * block_id / total_blocks
-                blocks.append(MBConv(channels, stage, stage.stride if i == 0 else 1, drop_prob))
+                blocks.append(MBConv(channels, stage, stage.stride if i == 0 else 1, drop_prob, config))
                 channels, block_id = stage.channels, block_id + 1
             layers.append(nn.Sequential(*blocks))
-        layers.append(ConvBNAct(channels, config.head, 1))
+        layers.append(ConvBNAct(channels, config.head, 1, config=config))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.head, num_classes))
