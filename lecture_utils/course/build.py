@@ -1,13 +1,16 @@
-"""Build the course into ``build/``: executed notebooks with HTML and an index, the claims report, slides.
+"""Build the course into ``build/``: the executed notebooks, the course book, the claims report, slides.
 
     python -m lecture_utils.course.build lectures [NOTEBOOK ...]   # make lectures
+    python -m lecture_utils.course.build book [NOTEBOOK ...]       # the book again, from the executed copies
     python -m lecture_utils.course.build slides [NOTEBOOK ...]     # make slides
 
 ``lectures`` executes each notebook (all of ``notebooks/`` by default, sorted) in a fresh kernel whose
-working directory is the notebook's folder, and writes ``build/NAME.ipynb`` and ``build/NAME.html``;
-the notebooks themselves are read, never written. A failing notebook is reported and the others still
-run; the exit status is 1 if any failed. Then ``build/index.html`` (the course map) and the claims
-report ``build/claims.html`` / ``build/claims.md`` (from the claims the notebooks recorded).
+working directory is the notebook's folder, and writes the executed copy ``build/NAME.ipynb``; the
+notebooks themselves are read, never written. A failing notebook is reported and the others still run;
+the exit status is 1 if any failed. Then the claims report ``build/claims.html`` / ``build/claims.md``
+(from the claims the notebooks recorded) and the course book of the executed copies,
+``build/html/index.html`` (see :mod:`lecture_utils.course.book`). ``book`` rebuilds the report and the
+book from executed copies without executing anything (by default every ``build/NN_*.ipynb``).
 
 ``slides`` exports each notebook, as committed (with its outputs), to a reveal.js deck
 ``build/NAME.slides.html``, one slide per ``#``/``##`` heading (see :mod:`lecture_utils.course.slides`).
@@ -15,7 +18,6 @@ report ``build/claims.html`` / ``build/claims.md`` (from the claims the notebook
 
 from __future__ import annotations
 
-import html
 import os
 import shutil
 import sys
@@ -26,18 +28,20 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from nbconvert import HTMLExporter, SlidesExporter
+from nbconvert import SlidesExporter
 from traitlets.config import Config
 
 from .. import runtime
-from . import claims, cli
+from . import book, claims, cli
+from .book import title
 from .slides import for_slides
 
+EXECUTED = "[0-9][0-9]_*.ipynb"  # the executed copies of the lectures in build/ (the book's sources are elsewhere)
 CELL_TIMEOUT_S = 1800  # per cell; full mode trains for minutes in one cell
 REVEAL = Path(__file__).with_name("reveal")  # reveal.js 4.6.1, jQuery, RequireJS, MathJax 3.2.2 (see README there)
-TEMPLATES = Path(__file__).with_name("templates")  # nbconvert templates: course_slides (reveal), course_page (lab)
+TEMPLATES = Path(__file__).with_name("templates")  # course_slides: nbconvert's reveal template, offline
 MATHJAX = {"extra_template_paths": [str(TEMPLATES / "offline_mathjax")],  # MathJax 3 (Apache-2.0) in REVEAL/mathjax
-           "mathjax_url": f"{REVEAL.name}/mathjax/tex-svg.js"}  # relative to build/, where pages and decks are
+           "mathjax_url": f"{REVEAL.name}/mathjax/tex-svg.js"}  # relative to build/, where the decks are
 
 
 @dataclass(frozen=True)
@@ -49,16 +53,6 @@ class Result:
     seconds: float
     ok: bool
     error: str = ""
-
-
-def title(nb: nbformat.NotebookNode, default: str) -> str:
-    """The text of the notebook's first markdown heading (``default`` if it has none)."""
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("#"):
-                    return line.lstrip("#").strip()
-    return default
 
 
 def _error_summary(err: Exception) -> str:
@@ -73,19 +67,8 @@ def _error_summary(err: Exception) -> str:
 QUIET_KERNEL = Config({"KernelManager": {"transport_encryption": "auto"}})
 
 
-def page_exporter() -> HTMLExporter:
-    """nbconvert's HTML exporter (lab template), MathJax 3 from ``reveal/mathjax/`` next to the page (copy_mathjax)."""
-    return HTMLExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="course_page", **MATHJAX)
-
-
-def copy_mathjax(build_dir: Path) -> None:
-    """Put the vendored MathJax where the pages of ``build_dir`` load it (``slides`` copies all of ``reveal/``)."""
-    shutil.copytree(REVEAL / "mathjax", build_dir / REVEAL.name / "mathjax", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("README.md"))
-
-
 def execute(path: Path, build_dir: Path, timeout: int = CELL_TIMEOUT_S) -> Result:
-    """Execute notebook ``path`` into ``build_dir/NAME.ipynb`` and ``NAME.html`` (also when it fails).
+    """Execute notebook ``path`` into ``build_dir/NAME.ipynb`` (also when it fails: the error is in its cell).
 
     The kernel runs in the notebook's folder, with ``LECTURE_NOTEBOOK=NAME`` and
     ``LECTURE_CLAIMS_DIR=build_dir/claims`` so that :func:`lecture_utils.course.claims.record` reports here.
@@ -104,35 +87,28 @@ def execute(path: Path, build_dir: Path, timeout: int = CELL_TIMEOUT_S) -> Resul
         error = _error_summary(err)
     seconds = time.perf_counter() - start
     nbformat.write(nb, build_dir / f"{name}.ipynb")
-    body, _ = page_exporter().from_notebook_node(nb)
-    (build_dir / f"{name}.html").write_text(body, encoding="utf-8")
     return Result(name, title(nb, name), seconds, not error, error)
 
 
-def index_page(results: list[Result]) -> str:
-    """The course map: one row per notebook (title linking to its HTML, seconds, status)."""
-    rows = "".join(
-        f"<tr><td><a href='{html.escape(r.name)}.html'>{html.escape(r.title)}</a></td>"
-        f"<td>{html.escape(r.name)}.ipynb</td><td>{r.seconds:.0f} s</td>"
-        f"<td class='{'ok' if r.ok else 'failed'}'>{'ok' if r.ok else 'failed: ' + html.escape(r.error)}</td></tr>"
-        for r in results
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Inside CNNs</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.ok{background:#d7f5dd}"
-        ".failed{background:#fbd9d3}</style></head><body><h1>Inside CNNs: the executed course</h1>"
-        f"<p>Built in {runtime.mode()} mode on {runtime.device()}. "
-        "<a href='claims.html'>Lecture claims vs our measurements</a>.</p>"
-        f"<table><tr><th>Notebook</th><th>File</th><th>Run time</th><th>Status</th></tr>{rows}</table>"
-        "</body></html>\n"
-    )
+def report_and_book(executed: list[Path], build_dir: Path, status: dict[str, str] | None = None) -> Path:
+    """The claims report (``build_dir/claims.html`` and ``.md``) and the book of the ``executed`` notebooks."""
+    report = claims.gather(build_dir / "claims")
+    claims.write_report(report, build_dir)
+    start = time.perf_counter()
+    index = book.build(executed, build_dir, status)
+    print(f"Wrote {build_dir}/claims.html ({claims.counts(report)}) and the course book in "
+          f"{time.perf_counter() - start:.0f} s: open {index}", flush=True)
+    return index
+
+
+def _status(result: Result) -> str:
+    """How a notebook's run went, for the book's course map: ``ok, 15 s`` or ``failed after 3 s: NameError: ...``."""
+    return f"ok, {result.seconds:.0f} s" if result.ok else f"failed after {result.seconds:.0f} s: {result.error}"
 
 
 def lectures(notebooks: list[Path], build_dir: Path, timeout: int = CELL_TIMEOUT_S) -> int:
-    """Execute ``notebooks`` into ``build_dir`` with progress, then the index and claims report; 0 if all ran."""
+    """Execute ``notebooks`` into ``build_dir`` with progress, then the claims report and the book; 0 if all ran."""
     build_dir.mkdir(parents=True, exist_ok=True)
-    copy_mathjax(build_dir)
     print(f"Executing {len(notebooks)} notebook(s) in {runtime.mode()} mode into {build_dir}/", flush=True)
     results = []
     for i, path in enumerate(notebooks, start=1):
@@ -141,14 +117,11 @@ def lectures(notebooks: list[Path], build_dir: Path, timeout: int = CELL_TIMEOUT
         print(f"{'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s"
               + (f" ({result.error})" if result.error else ""), flush=True)
         results.append(result)
-    (build_dir / "index.html").write_text(index_page(results), encoding="utf-8")
-    report = claims.gather(build_dir / "claims")
-    claims.write_report(report, build_dir)
-    print(f"Wrote {build_dir}/index.html and {build_dir}/claims.html ({claims.counts(report)})")
+    report_and_book([build_dir / f"{r.name}.ipynb" for r in results], build_dir, {r.name: _status(r) for r in results})
     failed = [r.name for r in results if not r.ok]
     if failed:
         print(f"{len(failed)} of {len(results)} notebook(s) failed: {', '.join(failed)}"
-              f" (see {build_dir}/NAME.html for the traceback)")
+              f" (see {build_dir}/html/NAME.html for the traceback)")
     return 1 if failed else 0
 
 
@@ -177,10 +150,11 @@ def slides(notebooks: list[Path], build_dir: Path) -> int:
     return 0
 
 
-def resolve(names: list[str], notebooks_dir: Path) -> list[Path]:
-    """Notebook paths from command-line names (paths, or names in ``notebooks_dir``); all if none given."""
+def resolve(names: list[str], notebooks_dir: Path, pattern: str = "*.ipynb") -> list[Path]:
+    """Notebook paths from command-line names (paths, or names in ``notebooks_dir``); all that match
+    ``pattern`` there if none given."""
     if not names:
-        found = sorted(notebooks_dir.glob("*.ipynb"))
+        found = sorted(notebooks_dir.glob(pattern))
         if not found:
             raise ValueError(f"no notebooks found in {notebooks_dir}")
         return found
@@ -195,18 +169,23 @@ def resolve(names: list[str], notebooks_dir: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.Parser(prog="python -m lecture_utils.course.build", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("lectures", "slides"))
-    parser.add_argument("notebooks", nargs="*", help="notebook files or names (default: all in --notebooks-dir)")
+    parser.add_argument("command", choices=("lectures", "book", "slides"))
+    parser.add_argument("notebooks", nargs="*", help="notebook files or names (default: all in --notebooks-dir; "
+                                                     "book: the executed copies NN_*.ipynb in --build-dir)")
     parser.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"))
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="seconds per cell (lectures)")
     args = parser.parse_args(argv)
     try:
-        notebooks = resolve(args.notebooks, args.notebooks_dir)
+        notebooks = (resolve(args.notebooks, args.build_dir, EXECUTED) if args.command == "book"
+                     else resolve(args.notebooks, args.notebooks_dir))
     except ValueError as err:
         parser.error(str(err))
     if args.command == "lectures":
         return lectures(notebooks, args.build_dir, args.timeout)
+    if args.command == "book":
+        report_and_book(notebooks, args.build_dir)
+        return 0
     return slides(notebooks, args.build_dir)
 
 

@@ -1,9 +1,10 @@
 """Google Colab: the one place that holds the repository URL, the badge and the setup cell.
 
 Every notebook's first cell carries an "Open in Colab" badge pointing at its own file in the public
-repository, and its second cell starts with a setup block that, on Colab only, installs this package
-from the repository and enables the ipywidgets manager; elsewhere it does nothing. Both are written
-from here. The repository URL is one setting, ``Repository`` under ``[project.urls]`` in
+repository, and its second cell starts with a setup block that, on Colab only, gives the kernel the
+whole course (a shallow clone of the repository in ``/content``, installed editable: the shipped
+checkpoints and the seed spread come with it) and enables the ipywidgets manager; elsewhere it does
+nothing. Both are written from here. The repository URL is one setting, ``Repository`` under ``[project.urls]`` in
 ``pyproject.toml`` (a fork changes that line); ``make sync`` (``python -m lecture_utils.course.colab
 sync notebooks/*.ipynb``) then updates every notebook (idempotent: an up-to-date notebook is not
 rewritten). ``check`` instead of ``sync`` only reports the notebooks that are out of date (exit 1).
@@ -30,7 +31,7 @@ def repository_url() -> str:
     pyproject = runtime.REPO_ROOT / "pyproject.toml"
     if pyproject.is_file():
         urls = tomllib.loads(pyproject.read_text()).get("project", {}).get("urls", {})
-    else:  # installed from a wheel (Colab): the same value, from the package metadata
+    else:  # installed from a wheel (pip install from git): the same value, from the package metadata
         urls = dict(entry.split(", ", 1) for entry in metadata.metadata(PACKAGE).get_all("Project-URL") or [])
     if "Repository" not in urls:
         raise ValueError("pyproject.toml needs [project.urls] Repository = \"https://github.com/OWNER/NAME\"")
@@ -39,6 +40,8 @@ def repository_url() -> str:
 
 REPO_URL = repository_url()
 BRANCH = "main"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+CLONE_PARENT = "/content"  # Colab's working folder: the course is cloned into /content/NAME
 SETUP_BEGIN = "# --- Colab setup (written by `make sync`; edit lecture_utils/course/colab.py) ---"
 SETUP_END = "# --- end of Colab setup ---"
 _SETUP_BEGIN_LINE = re.compile(r"^# --- Colab setup .*---$", re.MULTILINE)
@@ -51,22 +54,46 @@ def colab_url(name: str) -> str:
     return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/notebooks/{Path(name).stem}.ipynb"
 
 
-def badge(name: str) -> str:
-    """The markdown "Open in Colab" badge of notebook ``name``."""
-    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(name)})"
+def badge(name: str, image: str = BADGE_IMAGE) -> str:
+    """The markdown "Open in Colab" badge of notebook ``name`` (``image``: Colab's badge, or a local copy)."""
+    return f"[![Open In Colab]({image})]({colab_url(name)})"
+
+
+def with_badge_image(title_source: str, name: str, image: str) -> str:
+    """``title_source`` with its badge showing ``image`` (the book uses a local file: it opens offline)."""
+    return _BADGE_LINE.sub(lambda _: badge(name, image), title_source, count=1)
+
+
+def clone_folder() -> str:
+    """Where the setup cell clones the course on Colab: ``/content/NAME`` (NAME: the repository's)."""
+    return f"{CLONE_PARENT}/{REPO_URL.rsplit('/', 1)[-1].removesuffix('.git')}"
 
 
 def setup_block() -> str:
-    """Source of the setup block: on Colab, pip-install the package and enable widgets; elsewhere, nothing."""
+    """Source of the setup block. On Colab: a shallow clone of the repository and an editable install of
+    it (the first run only), so that the shipped checkpoints, the seed spread and the photos' sources are
+    there; the running kernel imports ``lecture_utils`` from the clone (an editable install reaches only
+    kernels started after it); the widget manager is enabled. Elsewhere: nothing."""
     return "\n".join([
         SETUP_BEGIN,
         "import sys",
         "",
-        'if "google.colab" in sys.modules:  # on Colab only: install the course package, enable widgets',
+        'if "google.colab" in sys.modules:  # on Colab only: the whole course (checkpoints, seed spread), widgets',
+        "    import os",
+        "    import shutil",
         "    import subprocess",
         "",
-        f'    package = "{PACKAGE} @ git+{REPO_URL}@{BRANCH}"',
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)',
+        f'    course = "{clone_folder()}"',
+        "    if not os.path.isdir(course):  # the first run only: clone, then install (editable)",
+        f'        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{BRANCH}",',
+        f'                        "{REPO_URL}", course], check=True)',
+        "        try:",
+        '            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", course], check=True)',
+        "        except subprocess.CalledProcessError:",
+        "            shutil.rmtree(course)  # so that running this cell again starts afresh",
+        "            raise",
+        "    if course not in sys.path:  # this kernel started before the install: import lecture_utils from the clone",
+        "        sys.path.insert(0, course)",
         "    from google.colab import output",
         "",
         "    output.enable_custom_widget_manager()",
@@ -93,12 +120,24 @@ def without_badge(title_source: str) -> str:
     return _BADGE_LINE.sub("", title_source).replace("\n\n\n", "\n\n")
 
 
+def _setup_span(code: str) -> tuple[int, int] | None:
+    """Start and end of the setup block in ``code`` (any earlier wording of the begin marker counts), or None."""
+    begin = _SETUP_BEGIN_LINE.search(code)
+    end = code.find(SETUP_END)
+    return (begin.start(), end + len(SETUP_END)) if begin and end > begin.start() else None
+
+
+def without_setup(code: str) -> str:
+    """``code`` with its setup block removed (the book shows what a notebook does, not how Colab gets it)."""
+    span = _setup_span(code)
+    return code if span is None else (code[: span[0]] + code[span[1]:]).lstrip()
+
+
 def _with_setup(code: str) -> str:
     """Code of the setup cell with the block between the markers replaced, or prepended."""
-    begin = _SETUP_BEGIN_LINE.search(code)  # any earlier wording of the marker counts
-    end = code.find(SETUP_END)
-    if begin and end > begin.start():
-        return code[: begin.start()] + setup_block() + code[end + len(SETUP_END) :]
+    span = _setup_span(code)
+    if span is not None:
+        return code[: span[0]] + setup_block() + code[span[1]:]
     return setup_block() + ("\n\n" + code if code.strip() else "")
 
 
