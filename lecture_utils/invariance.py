@@ -17,6 +17,7 @@ import math
 
 import ipywidgets
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -90,32 +91,121 @@ def metrics_table(models: dict[str, nn.Module], test_sets: dict[str, tuple[torch
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["model", "test set"])
 
 
+def layers_up_to(model: nn.Module, last: str) -> nn.Sequential:
+    """The first layers of a shifted-MNIST net, up to and including the one named ``last``."""
+    names = [name for name, _ in model.named_children()]
+    if last not in names:
+        raise ValueError(f"model has no layer named {last!r} (layers: {', '.join(names)})")
+    return model[: names.index(last) + 1]
+
+
 def head_input(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """What the dense head of a shifted-MNIST net sees: the output of its ``flatten`` layer, (N, features)."""
-    names = [name for name, _ in model.named_children()]
-    if "flatten" not in names:
-        raise ValueError(f"model has no layer named 'flatten' (layers: {', '.join(names)})")
-    return training.predict(model[: names.index("flatten") + 1], images)
+    return training.predict(layers_up_to(model, "flatten"), images)
 
 
-def feature_change(models: dict[str, nn.Module], images: torch.Tensor, offsets, size: int = 64) -> pd.DataFrame:
-    """Mean relative change of the head's input when every digit moves by one (rows, cols) offset.
+def conv3_maps(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The trunk's last feature maps (after conv3's ReLU), (N, 128, 12, 12) on 64x64 canvases."""
+    return training.predict(layers_up_to(model, "relu3"), images)
 
-    change = ||v(shifted) - v(centred)|| / ||v(centred)||, per model (columns) and offset (rows). Offsets
+
+def shifted_from_centre(images: torch.Tensor, offset: tuple[int, int], size: int = 64) -> torch.Tensor:
+    """``images`` on ``size`` canvases, every one moved by the same ``offset`` (rows, cols) from the centre."""
+    centre = (size - images.shape[-1]) // 2
+    corner = torch.tensor([[centre + offset[0], centre + offset[1]]])
+    return place_on_canvas(images, size, corner.expand(len(images), 2))[0]
+
+
+def offset_label(offset: tuple[int, int]) -> str:
+    """``(rows, cols)`` as the tables print it, e.g. ``(+8, +0)``."""
+    return f"({offset[0]:+d}, {offset[1]:+d})"
+
+
+def feature_changes(model: nn.Module, images: torch.Tensor, offsets, size: int = 64) -> pd.DataFrame:
+    """Relative change of the head's input, per digit (rows) and offset (columns), when the digit moves.
+
+    change = ||v(shifted) - v(centred)|| / ||v(centred)||, v the output of the ``flatten`` layer. Offsets
     that are multiples of the trunk's stride (4) move conv3's maps by whole positions.
     """
-    centre = (size - images.shape[-1]) // 2
-    centred = place_on_canvas(images, size)[0]
-    before = {name: head_input(model, centred) for name, model in models.items()}
-    rows = {}
-    for dr, dc in offsets:
-        shifted = place_on_canvas(images, size, torch.tensor([[centre + dr, centre + dc]]).expand(len(images), 2))[0]
-        rows[f"({dr:+d}, {dc:+d})"] = {
-            name: ((head_input(model, shifted) - before[name]).norm(dim=1) / before[name].norm(dim=1).clamp_min(1e-12))
-            .mean().item()
-            for name, model in models.items()
-        }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("shift (rows, cols)")
+    before = head_input(model, shifted_from_centre(images, (0, 0), size))
+    return pd.DataFrame({
+        offset_label(offset): ((head_input(model, shifted_from_centre(images, offset, size)) - before).norm(dim=1)
+                               / before.norm(dim=1).clamp_min(1e-12)).numpy()
+        for offset in offsets
+    }).rename_axis(columns="shift (rows, cols)")
+
+
+def correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Which images (bool, one per image) ``model`` classifies right: the outcomes behind its accuracy."""
+    return (training.predict(model, images).argmax(1) == labels).numpy()
+
+
+def correct_after_shift(models: dict[str, nn.Module], images: torch.Tensor, labels: torch.Tensor, offsets,
+                        size: int = 64) -> pd.DataFrame:
+    """Which digits (rows) each model classifies right when all move by one offset; columns (model, offset)."""
+    columns = {}
+    for offset in offsets:
+        canvases = shifted_from_centre(images, offset, size)
+        for name, model in models.items():
+            columns[(name, offset_label(offset))] = correct(model, canvases, labels)
+    return pd.DataFrame(columns)
+
+
+def input_sensitivity(model: nn.Module, size: int = 64, n: int = 8, seed: int = 0) -> torch.Tensor:
+    """sum over n random canvases of |d sum(v) / d x|, v the head's input: (size, size).
+
+    Zero at a pixel that no feature depends on: there the trunk cannot see the input at all.
+    """
+    x = torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+    layers_up_to(model, "flatten").eval()(x).sum().backward()
+    return x.grad.abs().sum(dim=(0, 1))
+
+
+def footprint_margins(model: nn.Module, images: torch.Tensor, size: int = 64) -> pd.DataFrame:
+    """Per centred digit: the free positions of conv3's maps above, below, left and right of its footprint.
+
+    The footprint is where conv3's maps differ from those of the empty canvas (its receptive field sees ink).
+    A shift by 4k pixels moves the footprint by k positions; GAP's averages stay exactly the same only while
+    the footprint stays on the map (margin >= k in that direction).
+    """
+    maps = conv3_maps(model, shifted_from_centre(images, (0, 0), size))
+    blank = conv3_maps(model, torch.zeros(1, *images.shape[1:-2], size, size, dtype=images.dtype))
+    seen = (maps - blank).abs().amax(dim=1) > 1e-6  # (N, h, w)
+    rows, cols = seen.any(dim=2), seen.any(dim=1)
+    return pd.DataFrame({"top": _first_true(rows), "bottom": _first_true(rows.flip(1)),
+                         "left": _first_true(cols), "right": _first_true(cols.flip(1))}).rename_axis("digit")
+
+
+def _first_true(mask: torch.Tensor) -> torch.Tensor:
+    """Index of the first True in each row of a boolean (N, L) mask."""
+    return mask.int().argmax(dim=1)
+
+
+def plot_shifted_maps(model: nn.Module, image: torch.Tensor, offsets=((0, 0), (0, 4), (0, 2)), size: int = 64,
+                      channel: int | None = None) -> plt.Figure:
+    """Top: one digit moved by each offset. Bottom: conv3's map ``channel`` for each, on one colour scale.
+
+    ``channel``: default the map with the largest average on the centred digit. Each title gives that map's
+    average F_k and the relative change of all 128 averages against the centred digit.
+    """
+    canvases = torch.cat([shifted_from_centre(image[None], offset, size) for offset in offsets])
+    maps = conv3_maps(model, canvases)
+    averages = maps.mean(dim=(2, 3))
+    centred = conv3_maps(model, shifted_from_centre(image[None], (0, 0), size)).mean(dim=(2, 3))[0]
+    channel = int(centred.argmax()) if channel is None else channel
+    fig, axes = plt.subplots(2, len(offsets), figsize=(2.3 * len(offsets), 4.6), squeeze=False)
+    top = maps[:, channel].max().item()
+    for column, offset in enumerate(offsets):
+        change = ((averages[column] - centred).norm() / centred.norm()).item()
+        axes[0, column].imshow(canvases[column, 0].numpy(), cmap="gray")
+        axes[0, column].set_title(f"shift {offset_label(offset)}", fontsize=9)
+        axes[1, column].imshow(maps[column, channel].numpy(), cmap="magma", vmin=0, vmax=top)
+        axes[1, column].set_title(f"conv3 map {channel}: F = {averages[column, channel]:.4f}\n"
+                                  f"all 128 averages: {change:.1%} change", fontsize=8)
+    for ax in axes.flat:
+        ax.set(xticks=[], yticks=[])
+    fig.tight_layout()
+    return fig
 
 
 def plot_vs_shift(table: pd.DataFrame, ylabel: str = "accuracy", ax=None) -> plt.Figure:
@@ -201,20 +291,26 @@ def plot_head_matrices(flatten_net: nn.Module, channels: int = 3, units: int = 4
     return fig
 
 
-def compare_heads(models: dict[str, nn.Module], train, test, name: str, config: dict, **fit_kwargs) -> pd.DataFrame:
-    """Train each model (cached as ``{name}-{model}``) with the same recipe; parameters, train and test error."""
-    rows = []
+def compare_heads(models: dict[str, nn.Module], train, test, name: str, config: dict,
+                  **fit_kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train each model (cached as ``{name}-{model}``) with the same recipe.
+
+    Returns a table (one row per head: parameters, train error, test error) and which test images (rows)
+    each head (columns) classifies right, for paired comparisons on the same test set.
+    """
+    rows, outcomes = [], {}
     for head, model in models.items():
         key = f"{name}-{head.replace(' + ', '-')}"
         trained, _ = training.cached(key, {**config, "head": head}, lambda model=model: model,
                                      lambda m: training.fit(m, train, progress=False, **fit_kwargs))
+        outcomes[head] = correct(trained, *test)
         rows.append({
             "head": head,
             "parameters": sum(p.numel() for p in trained.parameters()),
             "train error": 1 - training.evaluate(trained, *train).accuracy,
-            "test error": 1 - training.evaluate(trained, *test).accuracy,
+            "test error": 1 - outcomes[head].mean(),
         })
-    return pd.DataFrame(rows).set_index("head")
+    return pd.DataFrame(rows).set_index("head"), pd.DataFrame(outcomes)
 
 
 def probabilities(models: dict[str, nn.Module], canvas: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -69,18 +69,71 @@ def test_invariant_net_has_the_same_accuracy_at_every_distance(digits):
     assert list(invariance.accuracy_vs_shift(models, images[:5], labels[:5], size=48).index) == [0, 2, 4, 6, 8, 10]
 
 
-def test_feature_change_is_zero_for_invariant_heads_and_for_gap_on_stride_multiples(digits):
+def test_feature_changes_are_zero_for_invariant_heads_and_for_gap_on_stride_multiples(digits):
     images, _ = digits
-    models = {"invariant": invariant_net(), "flatten": cnn_flatten(), "gap": cnn_gap()}
-    change = invariance.feature_change(models, images[:20], [(0, 0), (-4, -4), (0, 2), (-5, 7)])
-    assert list(change.index) == ["(+0, +0)", "(-4, -4)", "(+0, +2)", "(-5, +7)"]
-    assert change.loc["(+0, +0)"].tolist() == [0.0, 0.0, 0.0]
-    assert change["invariant"].max() < 1e-5
-    assert change.loc["(-4, -4)", "gap"] < 1e-6  # conv3's maps move by one whole position: same average
-    assert change.loc["(+0, +2)", "gap"] > 1e-3  # half a stride: max-pooling sees other pairs
-    assert change.loc["(-4, -4)", "flatten"] > 0.2
-    with pytest.raises(ValueError, match="no layer named 'flatten'"):
-        invariance.head_input(nn.Sequential(nn.Identity()), images)
+    offsets = [(0, 0), (-4, -4), (0, 2), (-5, 7)]
+    change = {name: invariance.feature_changes(net, images[:20], offsets)
+              for name, net in {"invariant": invariant_net(), "flatten": cnn_flatten(), "gap": cnn_gap()}.items()}
+    assert list(change["gap"].columns) == ["(+0, +0)", "(-4, -4)", "(+0, +2)", "(-5, +7)"]
+    assert change["gap"].shape == (20, 4)  # one row per digit
+    assert all(c["(+0, +0)"].eq(0).all() for c in change.values())
+    assert change["invariant"].max().max() < 1e-5
+    assert change["gap"]["(-4, -4)"].max() < 1e-6  # conv3's maps move by one whole position: same average
+    assert change["gap"]["(+0, +2)"].min() > 1e-3  # half a stride: max-pooling sees other pairs
+    assert change["flatten"]["(-4, -4)"].mean() > 0.1  # the dense weights are tied to positions
+
+
+def test_correct_after_shift_gives_the_outcomes_behind_the_accuracy(digits):
+    images, labels = digits
+    nets = {"flatten": cnn_flatten(), "gap": cnn_gap()}
+    outcomes = invariance.correct_after_shift(nets, images[:50], labels[:50], [(0, 0), (16, 0)])
+    assert list(outcomes.columns) == [("flatten", "(+0, +0)"), ("gap", "(+0, +0)"),
+                                      ("flatten", "(+16, +0)"), ("gap", "(+16, +0)")]
+    assert outcomes.shape == (50, 4) and outcomes.dtypes.eq(bool).all()
+    shifted = invariance.shifted_from_centre(images[:50], (16, 0))
+    assert outcomes[("gap", "(+16, +0)")].mean() == training.evaluate(nets["gap"], shifted, labels[:50]).accuracy
+    assert (outcomes[("gap", "(+0, +0)")] == invariance.correct(nets["gap"], data.place_on_canvas(images[:50])[0],
+                                                                 labels[:50])).all()
+
+
+@pytest.mark.parametrize(("size", "blind"), [(64, [62, 63]), (66, []), (65, [62, 63, 64])])
+def test_input_sensitivity_finds_the_rows_the_trunk_never_sees(size, blind):
+    """64 -> conv1 62 -> pool1 31 -> conv2 29 -> pool2 14: pool2 drops conv2's row 28, i.e. input rows 62-63.
+    65: pool1 drops conv1's row 62 (input row 64), pool2 again conv2's row 28 (input rows 62-63)."""
+    sensitivity = invariance.input_sensitivity(cnn_gap(), size=size)
+    assert sensitivity.shape == (size, size)
+    assert (sensitivity.sum(1) == 0).nonzero().flatten().tolist() == blind
+    assert (sensitivity.sum(0) == 0).nonzero().flatten().tolist() == blind
+
+
+def test_footprint_margins_move_with_the_digit_by_one_position_per_stride(digits):
+    images, _ = digits
+    ink_rows = images[:, 0].ne(0).any(dim=2)
+    room = (ink_rows.flip(1).int().argmax(1) >= 4) & (ink_rows.int().argmax(1) >= 4)  # 4 empty rows each side
+    images = images[room][:20]
+    net = cnn_gap()
+    before = invariance.footprint_margins(net, images)
+    after = invariance.footprint_margins(net, images.roll(4, dims=2))  # 4 pixels down inside the square
+    assert list(before.columns) == ["top", "bottom", "left", "right"] and len(before) == 20
+    assert (after["top"] == before["top"] + 1).all() and (after["bottom"] == before["bottom"] - 1).all()
+    assert after[["left", "right"]].equals(before[["left", "right"]])
+    dot = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    dot[0, 0, 0, 27] = 255  # canvas pixel (18, 45): conv3 positions i with 4i <= 18 <= 4i + 17 (rows), 45 (cols)
+    assert invariance.footprint_margins(net, dot).iloc[0].to_dict() == {"top": 1, "bottom": 7, "left": 7, "right": 0}
+
+
+def test_plot_shifted_maps_shows_one_map_per_offset(digits):
+    images, _ = digits
+    fig = invariance.plot_shifted_maps(cnn_gap(), images[0], offsets=((0, 0), (0, 4), (0, 1)), channel=5)
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["shift (+0, +0)", "shift (+0, +4)", "shift (+0, +1)"]
+    assert fig.axes[3].get_title().startswith("conv3 map 5: F = ")
+    assert fig.axes[4].get_title().endswith("all 128 averages: 0.0% change")  # a whole stride
+
+
+def test_layers_up_to_names_the_missing_layer():
+    with pytest.raises(ValueError, match="no layer named 'relu9'.*conv1"):
+        invariance.layers_up_to(cnn_gap(), "relu9")
 
 
 def test_gap_matrix_averages_each_map_and_is_block_diagonal():
@@ -140,14 +193,16 @@ def test_compare_heads_trains_once_then_loads_from_cache(tmp_data, digits):
     images, labels = digits
     models = {"GAP": nin_heads(28)["GAP"], "FC": nin_heads(28)["FC"]}
     kwargs = dict(name="test-nin", config={"n": 200}, epochs=1, batch_size=50)
-    first = invariance.compare_heads(models, (images, labels), (images[:50], labels[:50]), **kwargs)
+    first, correct = invariance.compare_heads(models, (images, labels), (images[:50], labels[:50]), **kwargs)
     assert list(first.columns) == ["parameters", "train error", "test error"]
+    assert list(correct.columns) == ["GAP", "FC"] and correct.shape == (50, 2)
+    assert (1 - correct.mean()).tolist() == first["test error"].tolist()
     assert first.loc["GAP", "parameters"] == 93_962
     assert first[["train error", "test error"]].stack().between(0, 1).all()
     assert len(list(tmp_data.glob("checkpoints/test-nin-*.pt"))) == 2
     fresh = {"GAP": nin_heads(28)["GAP"], "FC": nin_heads(28)["FC"]}
-    again = invariance.compare_heads(fresh, (images, labels), (images[:50], labels[:50]), **kwargs)
-    assert again.equals(first)
+    again, again_correct = invariance.compare_heads(fresh, (images, labels), (images[:50], labels[:50]), **kwargs)
+    assert again.equals(first) and again_correct.equals(correct)
 
 
 def test_moved_digit_figure_and_probabilities(digits):
