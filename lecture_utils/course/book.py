@@ -134,6 +134,7 @@ def config() -> dict:
             "html_static_path": [VENDORED],
             "mathjax_path": "mathjax/tex-svg.js",  # relative to _static: the vendored copy, not a CDN
             "nb_ipywidgets_js": {},  # no widget manager from a CDN (static_notebook drops the views)
+            "html_show_search_summary": False,  # the summaries are fetched, which a file:// page may not do
         }},
     }
 
