@@ -14,6 +14,37 @@ def test_mode_defaults_to_fast_on_cpu(monkeypatch):
     assert runtime.pick(1, 2) == 1
 
 
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """torch sees one CUDA GPU (no GPU is touched: device() only asks whether one is available)."""
+    monkeypatch.delenv("LECTURE_DEVICE", raising=False)
+    monkeypatch.delenv("LECTURE_MODE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+
+
+def test_mode_defaults_to_fast_on_cuda_until_full_mode_is_validated_there(fake_cuda, monkeypatch):
+    assert runtime.device() == torch.device("cuda")
+    assert runtime.FULL_MODE_VALIDATED_ON_CUDA is False
+    assert runtime.mode() == "fast" and runtime.pick(1, 2) == 1
+    monkeypatch.setattr(runtime, "FULL_MODE_VALIDATED_ON_CUDA", True)  # once a GPU run has validated full mode
+    assert runtime.mode() == "full"
+    monkeypatch.setenv("LECTURE_DEVICE", "cpu")
+    assert runtime.mode() == "fast"
+
+
+def test_describe_on_a_gpu_says_how_to_opt_in_to_full_mode(fake_cuda, monkeypatch, tmp_data):
+    lines = course.description().splitlines()
+    assert lines[0] == "mode      fast  (the default on a GPU until full mode has been validated there)"
+    assert lines[1] == ("          for full mode: a first cell %env LECTURE_MODE=full (before the imports), "
+                        "then run all")
+    assert lines[2].startswith("device    cuda (NVIDIA H200)")
+    monkeypatch.setenv("LECTURE_MODE", "full")  # what the %env cell does
+    assert course.description().splitlines()[0] == "mode      full  (set LECTURE_MODE=fast|full to change)"
+    monkeypatch.setenv("LECTURE_MODE", "fast")  # chosen, not the default: no hint
+    assert "%env" not in course.description()
+
+
 def test_mode_from_environment(monkeypatch):
     monkeypatch.setenv("LECTURE_MODE", "FULL")
     assert runtime.mode() == "full"

@@ -5,6 +5,7 @@ Teaching modules (``lecture_utils.<topic>``) never import this subpackage; noteb
 
 from __future__ import annotations
 
+import os
 import platform
 
 import torch
@@ -13,14 +14,23 @@ from .. import data, runtime
 from . import claims
 
 
+def _mode_lines(dev: torch.device) -> list[str]:
+    """The banner's mode line; on a GPU left at its default (fast, until full mode is validated there), how
+    to opt in to full mode."""
+    mode, chosen = runtime.mode(), os.environ.get("LECTURE_MODE", "").strip()
+    if mode == "fast" and dev.type == "cuda" and not chosen:
+        return [f"mode      {mode}  (the default on a GPU until full mode has been validated there)",
+                "          for full mode: a first cell %env LECTURE_MODE=full (before the imports), then run all"]
+    return [f"mode      {mode}  (set LECTURE_MODE=fast|full to change)"]
+
+
 def description() -> str:
     """One short block: mode, device, versions, data folder and which data sources are available."""
     import torchvision
 
     dev = runtime.device()
     gpu = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
-    lines = [
-        f"mode      {runtime.mode()}  (set LECTURE_MODE=fast|full to change)",
+    lines = _mode_lines(dev) + [
         f"device    {dev}{gpu}, {torch.get_num_threads()} CPU threads",
         f"versions  python {platform.python_version()}, torch {torch.__version__}, "
         f"torchvision {torchvision.__version__}",
