@@ -224,3 +224,69 @@ def test_gradient_norms_leave_the_model_untouched(batch):
     assert norms["layer2.0.conv2"] == pytest.approx(reference.layer2[0].conv2.weight.grad.norm().item(), rel=1e-5)
     assert_bit_identical(net, before)
     assert all(p.grad is None for p in net.parameters()) and not net.training
+
+
+def test_running_statistics_are_folded_exactly_and_batch_statistics_are_the_images_own(batch):
+    images, labels = batch
+    net = small_net()
+    before = snapshot(net)
+    d = landscape.random_direction(net, 0)
+    moved = small_net()
+    with torch.no_grad():
+        for name, p in moved.named_parameters():
+            p += 0.8 * d[name]
+        frozen = nn.functional.cross_entropy(moved.eval()(images), labels).item()
+        batch_stats = nn.functional.cross_entropy(moved.train()(images), labels).item()  # updates moved's stats
+    assert abs(frozen - batch_stats) > 1e-3  # the two modes differ at a moved point
+    line = landscape.loss_line(net, images, labels, d, [0.8], batch_size=16, progress=False)
+    assert line.item() == pytest.approx(frozen, rel=1e-5)  # BN folded into the convs: the same function
+    line_batch = landscape.loss_line(net, images, labels, d, [0.8], progress=False, batch_norm="batch")
+    assert line_batch.item() == pytest.approx(batch_stats, rel=1e-5)
+    assert_bit_identical(net, before)
+    assert [p for p in landscape._conv_bn_pairs(net) if "layer2.0" in p[0]] == [
+        ("layer2.0.conv1", "layer2.0.bn1"), ("layer2.0.conv2", "layer2.0.bn2")]
+    with pytest.raises(ValueError, match="batch_norm must be one of"):
+        landscape.loss_line(net, images, labels, d, [0.0], progress=False, batch_norm="frozen")
+    with pytest.raises(ValueError, match="statistics of all 40 images"):
+        landscape.loss_line(net, images, labels, d, [0.0], batch_size=8, progress=False, batch_norm="batch")
+
+
+def test_basin_steps_are_dense_at_the_centre():
+    steps = landscape.basin_steps(9)
+    torch.testing.assert_close(steps, torch.tensor([-1, -0.5625, -0.25, -0.0625, 0, 0.0625, 0.25, 0.5625, 1.0]))
+    assert torch.equal(landscape.basin_steps(5, power=1.0), torch.linspace(-1, 1, 5))
+    with pytest.raises(ValueError, match="odd n"):
+        landscape.basin_steps(8)
+
+
+def test_shared_levels_and_clipped_plots():
+    low, high = torch.full((3, 3), 0.5), torch.full((3, 3), 50.0)
+    high[1, 1] = 2.0
+    levels = landscape.log_levels([low, high], 5, top=20.0)
+    assert levels[0] == pytest.approx(0.5) and levels[-1] == pytest.approx(20.0)
+    steps = [-1.0, 0.0, 1.0]
+    fig = landscape.plot_contour(high, steps, steps, levels=levels)
+    assert len(fig.axes) == 2  # the panel and its colour bar
+    fig3d = landscape.plot_surface_3d(high, steps, steps, zlim=(-1.0, 1.0))
+    assert fig3d.axes[0].get_zlim() == pytest.approx((-1.0, 1.0))
+
+
+def test_lesions_share_the_intact_prefix_and_match_deleting_on_a_copy(batch):
+    images, labels = batch
+    net = cifar_resnet(14, in_channels=1)  # two blocks per stage: identity blocks in every stage
+    with torch.no_grad():
+        net.train()(images * 3)
+    net.eval()
+    deletions = {"none": [], "one": ["layer2.1"], "two": ["layer3.1", "layer1.0"], "down": ["layer2.0"]}
+    correct = residual.correct_after_deleting(net, images, labels, deletions, batch_size=16)
+    assert list(correct.index) == list(deletions) and correct.shape == (4, len(images))
+    with torch.no_grad():
+        for key, names in deletions.items():
+            expected = residual.without_blocks(net, names)(images).argmax(dim=1) == labels
+            assert correct.loc[key].tolist() == expected.tolist(), key
+    trials = residual.random_deletions(net, counts=(1, 2), trials=4, seed=0, exclude=["layer1.0"])
+    assert len(trials) == 8 and all(len(names) == k for (k, _), names in trials.items())
+    assert all("layer1.0" not in names and "layer2.0" not in names for names in trials.values())
+    assert trials == residual.random_deletions(net, counts=(1, 2), trials=4, seed=0, exclude=["layer1.0"])
+    with pytest.raises(ValueError, match="deletions must name blocks"):
+        residual.correct_after_deleting(net, images, labels, {"x": ["layer7.0"]})

@@ -199,12 +199,20 @@ class ResNet(nn.Module):
                 if isinstance(module, ResidualBlock):
                     nn.init.zeros_(getattr(module, module.last_bn).weight)
 
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The layers before the first block: conv, BN, ReLU (and max-pool for the ImageNet stem)."""
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """The layers after the last block: global average pool, fc."""
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(self, x)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.stem(x)
         for i in range(1, self.num_stages + 1):
             x = getattr(self, f"layer{i}")(x)
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        return self.head(x)
 
 
 IMAGENET_DEPTHS: dict[int, tuple[type[ResidualBlock], list[int]]] = {
