@@ -4,6 +4,7 @@ import re
 
 import nbformat
 import pytest
+import yaml
 
 from lecture_utils.course import book, build, colab, slides
 
@@ -239,3 +240,12 @@ def test_book_has_claims_table_and_exercises_index(tiny_book):
     assert ids and all(i in exercises_page for i in ids)
     assert 'href="03_gap_vs_flatten.html"' in exercises_page and "01_first.html" not in exercises_page.split(
         "<article")[1].split("</article>")[0]  # 01_first has no exercises: no section
+
+
+def test_pages_workflow_publishes_what_make_lectures_builds():
+    workflow = yaml.safe_load((build.Path(__file__).resolve().parents[1] / ".github/workflows/book.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
+    assert {"run": "make lectures"} in steps
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == f"build/{book.SITE}" == "build/html"  # the site book.build writes
+    assert workflow["jobs"]["deploy"]["needs"] == "build" and workflow["permissions"]["pages"] == "write"

@@ -28,6 +28,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 BADGE_IMAGE = "colab-badge.svg"  # next to the notebooks in the book's sources
 PAGES = ("claims", "exercises")  # the book's own pages after the lectures
+SOURCES, SITE = "book", "html"  # in build/: the book's generated sources, and the site (GitHub Pages publishes it)
 # Static files copied into the site's _static/ (not the sources' own _static/: Jupyter Book would load every
 # script in there on every page, MathJax included)
 VENDORED = "_vendored"
@@ -172,7 +173,7 @@ def build(notebooks: list[Path], build_dir: Path, status: dict[str, str] | None 
     """
     from jupyter_book.sphinx import build_sphinx  # Sphinx and its extensions load in a second or two
 
-    source, html = build_dir / "book", build_dir / "html"
+    source, html = build_dir / SOURCES, build_dir / SITE
     write_sources(notebooks, build_dir / "claims.md", source, status)
     overrides = {"external_toc_path": str((source / "_toc.yml").resolve()), "latex_individualpages": False}
     with warnings.catch_warnings():  # sphinx-external-toc looks at every live object: torch's deprecated
