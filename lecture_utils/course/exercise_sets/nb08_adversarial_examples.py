@@ -1,4 +1,4 @@
-"""Exercises of notebook 08_adversarial_examples: the linear explanation, targeted FGSM, FGSM vs PGD."""
+"""Exercises of notebook 08_adversarial_examples: the linear explanation, targeted FGSM, FGSM vs PGD, eps units."""
 
 from ..checkers import Exercise, choice_check, number_check, register
 
@@ -30,13 +30,26 @@ register(Exercise(
 register(Exercise(
     "08.fgsm_vs_pgd", NOTEBOOK,
     "The FGSM-trained net resists FGSM much better than PGD at the same eps. Why: 'a' (PGD uses a larger eps), "
-    "'b' (it learned to defeat the one-step attack, e.g. by masking its gradient), or 'c' (PGD examples are "
-    "not valid images)?",
+    "'b' (one-step training taught it to resist the one linear step, not every point of the eps-ball), or 'c' "
+    "(PGD examples are not valid images)?",
     choice_check("b", {
         "a": "both attacks are projected onto the same eps-ball: PGD only takes more, smaller steps inside it.",
-        "b": "yes: one-step training makes the gradient sign a poor guide (gradient masking); several steps "
-             "find the adversarial examples that are still there.",
+        "b": "yes: the loss rises slowly along the single FGSM step, but the eps-ball still holds adversarial "
+             "examples, and several gradient steps find them.",
         "c": "PGD clamps to [0, 1] after every step: its examples are valid images.",
     }),
     hints=("Compare where the two attacks may go (the eps-ball) and how they search it.",),
+))
+
+register(Exercise(
+    "08.eps_units", NOTEBOOK,
+    "EfficientNet-Lite's preprocessing maps a 0-255 pixel p to (p - 127)/128. An FGSM step of eps = 2/255 on "
+    "pixels in [0, 1] (two grey levels): how large is it in the net's input units?",
+    number_check(2 / 128, {
+        2 / 255: "that is the step in pixel units [0, 1]; the net divides grey levels by 128.",
+        2: "that is the step in grey levels (0-255); the preprocessing divides by 128.",
+        2 / 255 / 128: "the [0, 1] pixel is first scaled back to 0-255: two grey levels, each 1/128 of an input unit.",
+        2 / 127: "127 is the offset that is subtracted; a difference of two pixels does not see it: divide by 128.",
+    }, rel_tol=1e-3, why="(p + 2 - 127)/128 - (p - 127)/128 = 2/128: the offset cancels, the scale stays."),
+    hints=("Write the preprocessed value of p and of p + 2 grey levels and subtract.",),
 ))
