@@ -1,4 +1,5 @@
-"""Counting by code: a Keras-style per-layer summary, a flop-counter cross-check, torchvision's metadata.
+"""Counting by code: a Keras-style per-layer summary, a flop-counter cross-check, torchvision's metadata,
+and the rate at which a device does the counted multiply-adds.
 
 ``summary(model, input_size)`` runs one forward pass on a zero image (batch of 1) on the model's device
 (build a big model under ``with torch.device("meta"):`` and nothing is computed or allocated), records
@@ -12,7 +13,8 @@ prints Keras' ``(None, H, W, C)`` as on the slides.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from numbers import Integral
@@ -23,6 +25,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import get_model_weights
 
+from . import runtime
 from .counting_formulas import (
     activation_memory,
     batchnorm_params,
@@ -51,6 +54,7 @@ __all__ = [
     "layer_mult_adds",
     "linear_macs",
     "linear_params",
+    "mult_adds_per_second",
     "pool_output_size",
     "receptive_field",
     "receptive_field_table",
@@ -301,6 +305,38 @@ def flop_counter_macs(model: nn.Module, input_size: Sequence[int]) -> int:
     counter = FlopCounterMode(display=False)
     _forward(model, input_size, context=counter)
     return counter.get_total_flops() // 2
+
+
+def mult_adds_per_second(nets: Mapping[str, nn.Module], x: torch.Tensor, rounds: int = 7) -> pd.DataFrame:
+    """Multiply-adds per second of each net's forward pass on the batch ``x``, measured ``rounds`` times.
+
+    rate = (multiply-adds per image, from :func:`summary`) * batch size / seconds of one forward pass.
+    Every net runs once as a warm-up, then each round times every net once, in turn: the ratio of two
+    nets' rates within a round shares that round's machine load, so per-round ratios are the fair
+    comparison. Eval mode, no autograd, on ``runtime.device()``. One row per round, one column per net.
+    """
+    if not nets:
+        raise ValueError("nets must map at least one name to a model, got an empty mapping")
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a batch of images shaped (N, C, H, W), got {getattr(x, 'shape', type(x))}")
+    if not _positive_int(rounds):
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    device = runtime.device()
+    x = x.to(device)
+    macs = {name: summary(net.eval().to(device), tuple(x.shape[1:])).mult_adds * len(x) for name, net in nets.items()}
+
+    def seconds(net: nn.Module) -> float:
+        start = time.perf_counter()
+        net(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    with torch.inference_mode():
+        for net in nets.values():
+            seconds(net)  # warm-up: first-call allocations and kernel selection
+        rows = [{name: macs[name] / seconds(net) for name, net in nets.items()} for _ in range(rounds)]
+    return pd.DataFrame(rows, columns=list(nets)).rename_axis("round")
 
 
 IMAGENET_MODELS = (

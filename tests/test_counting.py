@@ -307,3 +307,25 @@ def test_bad_input_raises_clear_errors(build, input_size, message):
         counting.flop_counter_macs(model, input_size)
     if isinstance(model, nn.Module):
         assert all(not m._forward_hooks and m.training for m in model.modules())
+
+
+def test_mult_adds_per_second_divides_the_counted_mult_adds_by_each_timed_pass(monkeypatch):
+    nets = {"small": nn.Conv2d(3, 8, 3), "big": nn.Conv2d(3, 32, 3)}  # 8 * 3*3*3 * 6*6 = 7,776 mult-adds
+    clock = iter([0.0, 1.0, 0.0, 1.0] + [0.0, 0.5, 0.0, 2.0] * 3)  # warm-ups, then 3 rounds: 0.5 s and 2 s
+    monkeypatch.setattr(counting.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setenv("LECTURE_DEVICE", "cpu")
+    rates = counting.mult_adds_per_second(nets, torch.zeros(4, 3, 8, 8), rounds=3)
+    assert rates.shape == (3, 2) and list(rates.columns) == ["small", "big"]
+    assert rates["small"].tolist() == [4 * 7_776 / 0.5] * 3
+    assert rates["big"].tolist() == [4 * 31_104 / 2.0] * 3
+    assert not nets["big"].training
+
+
+@pytest.mark.parametrize(("nets", "x", "rounds", "message"), [
+    ({}, torch.zeros(1, 3, 8, 8), 3, "nets must map"),
+    ({"conv": nn.Conv2d(3, 8, 3)}, torch.zeros(3, 8, 8), 3, r"x must be a batch of images shaped \(N, C, H, W\)"),
+    ({"conv": nn.Conv2d(3, 8, 3)}, torch.zeros(1, 3, 8, 8), 0, "rounds must be a positive integer"),
+])
+def test_mult_adds_per_second_rejects_bad_input(nets, x, rounds, message):
+    with pytest.raises(ValueError, match=message):
+        counting.mult_adds_per_second(nets, x, rounds=rounds)
