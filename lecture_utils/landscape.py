@@ -263,21 +263,41 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, images: torch.Tensor, la
     return _grid_losses(model_a, images, labels, states, len(steps), "interpolation", batch_size, progress)
 
 
-def surface_stats(surface: torch.Tensor, chance: float | None = None) -> dict[str, float]:
+def _areas(surface: torch.Tensor, steps) -> torch.Tensor:
+    """The share of the plotted region each grid point stands for: half the distance to each neighbour
+    (the ends stand for half a cell), one factor per axis; uniform without ``steps``."""
+    if steps is None:
+        return torch.full(surface.shape, 1 / surface.numel())
+    widths = []
+    for axis, values in zip(range(surface.dim()), steps, strict=True):
+        v = torch.as_tensor(values, dtype=torch.float64)
+        if v.shape != (surface.shape[axis],):
+            raise ValueError(f"steps must have one sequence per axis of length {tuple(surface.shape)}, got {v.shape}")
+        gaps = v.diff()
+        widths.append((torch.cat([gaps[:1] * 0, gaps]) + torch.cat([gaps, gaps[:1] * 0])) / 2)
+    area = widths[0] if surface.dim() == 1 else widths[0][:, None] * widths[1][None, :]
+    return (area / area.sum()).float()
+
+
+def surface_stats(surface: torch.Tensor, chance: float | None = None, steps=None) -> dict[str, float]:
     """Numbers that describe a loss surface (odd side lengths: the centre is theta itself).
 
-    centre loss, min, max, range (max - min), the share of grid points with loss below 2x the centre loss,
+    centre loss, min, max, range (max - min), the share of the region with loss below 2x the centre loss,
     the ratio max / centre, and with ``chance`` (the loss of a uniform guess, ln 10 for 10 classes) the share
-    of grid points below it: a threshold that does not depend on how good the centre is.
+    below it: a threshold that does not depend on how good the centre is. ``steps``: the grid's step sizes
+    per axis (``(alphas,)`` for a line, ``(betas, alphas)`` for a surface); then the shares are shares of
+    the area, each point weighted by the cell it stands for (needed for a non-uniform grid such as
+    :func:`basin_steps`); without it every point counts the same.
     """
     if surface.dim() not in (1, 2) or any(n % 2 == 0 for n in surface.shape):
         raise ValueError(f"surface must be 1-D or 2-D with odd lengths (centre = theta), got {tuple(surface.shape)}")
+    area = _areas(surface, steps)
     centre = surface[tuple(n // 2 for n in surface.shape)].item()
     return {"centre loss": centre, "min loss": surface.min().item(), "max loss": surface.max().item(),
             "loss range": (surface.max() - surface.min()).item(),
-            "share below 2x centre": (surface < 2 * centre).float().mean().item(),
+            "share below 2x centre": area[surface < 2 * centre].sum().item(),
             "max / centre": surface.max().item() / centre,
-            **({"share below chance loss": (surface < chance).float().mean().item()} if chance is not None else {})}
+            **({"share below chance loss": area[surface < chance].sum().item()} if chance is not None else {})}
 
 
 def log_levels(surfaces, n: int = 20, top: float | None = None) -> np.ndarray:

@@ -139,8 +139,10 @@ def lesion_study(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -
                          "error": 1 - correct.mean(axis=1)}, index=correct.index).rename_axis("deleted block")
 
 
-def gradient_norms(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> pd.Series:
-    """||dL/dW|| of every convolution and linear weight, in forward order, for one batch in training mode.
+def gradient_norms(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, relative: bool = False) -> pd.Series:
+    """||dL/dW|| of every convolution and linear weight, in forward order, for one batch in training mode;
+    with ``relative``: ||dL/dW|| / ||W||, the size of a gradient step relative to the weights it moves
+    (a trained net's weights have other norms than at initialisation, so raw norms do not compare).
 
     Computed on a copy (training mode updates BatchNorm's running statistics), with ``torch.autograd.grad``:
     the model's weights, buffers, mode and ``.grad`` are untouched.
@@ -151,7 +153,9 @@ def gradient_norms(model: nn.Module, images: torch.Tensor, labels: torch.Tensor)
     device = weights[0].device
     loss = nn.functional.cross_entropy(net(to_float(images).to(device)), labels.to(device).long())
     grads = torch.autograd.grad(loss, weights)
-    return pd.Series([g.norm().item() for g in grads], index=pd.Index(names, name="layer"), name="gradient norm")
+    values = [(g.norm() / (w.norm() if relative else 1)).item() for g, w in zip(grads, weights, strict=True)]
+    return pd.Series(values, index=pd.Index(names, name="layer"),
+                     name="relative gradient norm" if relative else "gradient norm")
 
 
 def plot_training_curves(histories: dict[str, training.History], groups: dict[str, list[str]]) -> plt.Figure:
@@ -174,12 +178,13 @@ def plot_training_curves(histories: dict[str, training.History], groups: dict[st
     return fig
 
 
-def plot_gradient_norms(norms: dict[str, pd.Series]) -> plt.Figure:
+def plot_gradient_norms(norms: dict[str, pd.Series], ax=None) -> plt.Figure:
     """Gradient norm per layer (log scale), one line per model, layers in forward order."""
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
     for name, series in norms.items():
         ax.plot(range(len(series)), series.to_numpy(), marker=".", label=name)
-    ax.set(xlabel="layer (input -> output)", ylabel="||dL/dW||", yscale="log")
+    relative = next(iter(norms.values())).name == "relative gradient norm"
+    ax.set(xlabel="layer (input -> output)", ylabel="||dL/dW|| / ||W||" if relative else "||dL/dW||", yscale="log")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -290,3 +290,22 @@ def test_lesions_share_the_intact_prefix_and_match_deleting_on_a_copy(batch):
     assert trials == residual.random_deletions(net, counts=(1, 2), trials=4, seed=0, exclude=["layer1.0"])
     with pytest.raises(ValueError, match="deletions must name blocks"):
         residual.correct_after_deleting(net, images, labels, {"x": ["layer7.0"]})
+
+
+def test_shares_are_area_weighted_on_a_non_uniform_grid():
+    steps = landscape.basin_steps(5)  # -1, -0.25, 0, 0.25, 1
+    line = torch.tensor([9.0, 1.0, 0.5, 1.0, 9.0])
+    stats = landscape.surface_stats(line, chance=2.0, steps=(steps,))
+    assert stats["share below chance loss"] == pytest.approx(0.625)  # 0, +-0.25 stand for [-0.625, 0.625] of [-1, 1]
+    assert landscape.surface_stats(line, chance=2.0)["share below chance loss"] == pytest.approx(3 / 5)
+    surface = line[:, None] + line[None, :]
+    share = landscape.surface_stats(surface, chance=2.1, steps=(steps, steps))["share below chance loss"]
+    assert share == pytest.approx(0.625 ** 2)  # the 3x3 centre block stands for [-0.625, 0.625]^2
+
+
+def test_relative_gradient_norms(batch):
+    images, labels = batch
+    net = small_net()
+    raw, rel = (residual.gradient_norms(net, images, labels, relative=r) for r in (False, True))
+    weight_norm = net.layer2[0].conv1.weight.norm().item()
+    assert rel["layer2.0.conv1"] == pytest.approx(raw["layer2.0.conv1"] / weight_norm, rel=1e-6)
