@@ -19,7 +19,7 @@ $(STAMP): requirements.txt pyproject.toml
 	fi
 	@touch $(STAMP)
 
-lectures: $(STAMP)  ## execute every notebook into build/, then the course book build/html/index.html; notebooks/ is never modified
+lectures: $(STAMP)  ## execute every notebook into build/, then the course book build/book/html/index.html; notebooks/ is never modified
 	$(PY) -m lecture_utils.course.build lectures
 
 DEV_STAMP := $(VENV)/.dev-installed

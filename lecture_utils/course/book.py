@@ -1,6 +1,6 @@
 """The course website: a Jupyter Book 1.x (Sphinx, sphinx-book-theme, myst-nb) of the executed notebooks.
 
-:func:`build` writes the book's sources into ``build/book/`` and the site into ``build/html/``
+:func:`build` writes the book into ``build/book/``: its generated sources in ``src/``, the site in ``html/``
 (``index.html`` first): a landing page (what the course is, the course map, how to run it), the notebooks
 in lecture order, the claims report as a page with its table, and the exercises' index. The book shows the
 notebooks as they were executed: myst-nb never runs them again (execution off). It builds offline:
@@ -28,7 +28,9 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 BADGE_IMAGE = "colab-badge.svg"  # next to the notebooks in the book's sources
 PAGES = ("claims", "exercises")  # the book's own pages after the lectures
-SOURCES, SITE = "book", "html"  # in build/: the book's generated sources, and the site (GitHub Pages publishes it)
+BOOK = "book"  # in build/: src/ (the generated sources), html/ (the site: GitHub Pages publishes it), and what
+# Sphinx and myst-nb keep between the two (doctrees, jupyter_execute/: myst-nb writes it next to html/)
+SITE = f"{BOOK}/html"
 # Static files copied into the site's _static/ (not the sources' own _static/: Jupyter Book would load every
 # script in there on every page, MathJax included)
 VENDORED = "_vendored"
@@ -150,8 +152,6 @@ def toc(notebooks: list[Path]) -> dict:
 
 def write_sources(notebooks: list[Path], claims_md: Path, source: Path, status: dict[str, str] | None = None) -> None:
     """Write the book's sources into ``source``: config, table of contents, pages, the notebooks' static copies."""
-    if source.exists():
-        shutil.rmtree(source)  # no page of an earlier build may linger
     (source / VENDORED / "mathjax").mkdir(parents=True)
     shutil.copy(REVEAL / "mathjax" / "tex-svg.js", source / VENDORED / "mathjax" / "tex-svg.js")
     shutil.copy(TEMPLATES / BADGE_IMAGE, source / BADGE_IMAGE)
@@ -165,7 +165,7 @@ def write_sources(notebooks: list[Path], claims_md: Path, source: Path, status: 
 
 
 def build(notebooks: list[Path], build_dir: Path, status: dict[str, str] | None = None) -> Path:
-    """Build the book of the executed ``notebooks`` into ``build_dir/html/``; return its ``index.html``.
+    """Build the book of the executed ``notebooks`` into ``build_dir/book/html/``; return its ``index.html``.
 
     The claims report is ``build_dir/claims.md`` (written by :func:`claims.write_report`). ``status``: this
     build's run time or failure per notebook, shown in the course map. Sphinx's warnings are printed; an
@@ -173,12 +173,13 @@ def build(notebooks: list[Path], build_dir: Path, status: dict[str, str] | None 
     """
     from jupyter_book.sphinx import build_sphinx  # Sphinx and its extensions load in a second or two
 
-    source, html = build_dir / SOURCES, build_dir / SITE
+    source, html = build_dir / BOOK / "src", build_dir / SITE
+    shutil.rmtree(build_dir / BOOK, ignore_errors=True)  # no page of an earlier build may linger
     write_sources(notebooks, build_dir / "claims.md", source, status)
     overrides = {"external_toc_path": str((source / "_toc.yml").resolve()), "latex_individualpages": False}
     with warnings.catch_warnings():  # sphinx-external-toc looks at every live object: torch's deprecated
         warnings.filterwarnings("ignore", message=".*reduce_op", category=FutureWarning)  # alias warns then
-        result = build_sphinx(source, html, doctreedir=source / "_build" / "doctrees", noconfig=True,
+        result = build_sphinx(source, html, doctreedir=build_dir / BOOK / "doctrees", noconfig=True,
                               path_config=source / "_config.yml", confoverrides=overrides, freshenv=True, quiet=True)
     if result != 0:
         raise RuntimeError(f"the book did not build (Sphinx: {result})")

@@ -9,7 +9,7 @@ working directory is the notebook's folder, and writes the executed copy ``build
 notebooks themselves are read, never written. A failing notebook is reported and the others still run;
 the exit status is 1 if any failed. Then the claims report ``build/claims.html`` / ``build/claims.md``
 (from the claims the notebooks recorded) and the course book of the executed copies,
-``build/html/index.html`` (see :mod:`lecture_utils.course.book`). ``book`` rebuilds the report and the
+``build/book/html/index.html`` (see :mod:`lecture_utils.course.book`). ``book`` rebuilds the report and the
 book from executed copies without executing anything (by default every ``build/NN_*.ipynb``).
 
 ``slides`` exports each notebook, as committed (with its outputs), to a reveal.js deck
@@ -121,7 +121,7 @@ def lectures(notebooks: list[Path], build_dir: Path, timeout: int = CELL_TIMEOUT
     failed = [r.name for r in results if not r.ok]
     if failed:
         print(f"{len(failed)} of {len(results)} notebook(s) failed: {', '.join(failed)}"
-              f" (see {build_dir}/html/NAME.html for the traceback)")
+              f" (see {build_dir}/{book.SITE}/NAME.html for the traceback)")
     return 1 if failed else 0
 
 

@@ -1,6 +1,6 @@
-"""The course book (``make lectures``: build/html/) in Chromium, offline, as a student opens it (file://).
+"""The course book (``make lectures``: build/book/html/) in Chromium, offline, as a student opens it (file://).
 
-Uses ``build/html/`` when ``make lectures`` has built it; otherwise the book of the committed notebooks
+Uses ``build/book/html/`` when ``make lectures`` has built it; otherwise the book of the committed notebooks
 (executed, with their outputs; copied as the "executed copies" and never run again) in a temporary folder,
 made with the same function.
 """
@@ -30,7 +30,7 @@ MISSING_ANCHORS = """() => [...document.querySelectorAll('a[href]')]
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> tuple[Path, str | None]:
     """The book's folder, and what Sphinx printed while building it (None for ``make lectures``' build)."""
-    built = REPO / "build" / "html"
+    built = REPO / "build" / book.SITE
     if (built / "index.html").is_file():
         return built, None
     out = tmp_path_factory.mktemp("course")
@@ -46,7 +46,7 @@ def site(tmp_path_factory) -> tuple[Path, str | None]:
 def test_the_book_builds_without_warnings(site):
     folder, printed = site
     if printed is None:
-        pytest.skip("build/html/ was built by make lectures (its warnings were printed there)")
+        pytest.skip("build/book/html/ was built by make lectures (its warnings were printed there)")
     assert "WARNING" not in printed and "ERROR" not in printed, printed
     assert sorted(p.stem for p in folder.glob("[0-9][0-9]_*.html")) == [p.stem for p in NOTEBOOKS]
 
