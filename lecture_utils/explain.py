@@ -23,7 +23,7 @@ The CAM family differs only in the channel weights alpha_k^c (one small function
 Augmented Grad-CAM (Morbidelli et al. 2020) is not a weighting rule but a super-resolution of Grad-CAM from
 augmented copies (``augmented_grad_cam``). Perturbation and optimisation methods: ``occlusion`` (Zeiler and
 Fergus), ``class_model`` (Simonyan et al.), ``invert`` (Mahendran and Vedaldi); and for reading a net:
-``receptive_field``, ``top_patches``, ``relu_sparsity``.
+``receptive_field``, ``top_patches``, ``activations``, ``relu_sparsity``.
 
 Normalisation (all CAM methods, as pytorch-grad-cam): ReLU, bilinear upsampling to the input size
 (``align_corners=False``), then per-image min-max to [0, 1]; an all-zero map stays zero.
@@ -35,12 +35,14 @@ are taken with ``torch.autograd.grad``, so no parameter's ``.grad`` is touched.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.transforms.functional import gaussian_blur
 
 EPS_GRAD_CAM_PP = 1e-6  # pytorch-grad-cam's eps in eq. 19
 
@@ -320,26 +322,44 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
             + (images[..., :, 1:] - images[..., :, :-1]).abs().sum(dim=(1, 2, 3)))
 
 
-def class_model(model: nn.Module, target: int, steps: int = 200, l2: float = 1e-3,
-                shape: tuple[int, int, int] = (1, 64, 64), lr: float = 0.05, seed: int = 0) -> torch.Tensor:
-    """Simonyan et al.: the image (C, H, W) that maximises S_c - lambda ||I||^2, by gradient ascent (Adam).
+def class_model(model: nn.Module, target: int | list[int], steps: int = 200, l2: float = 1e-3,
+                shape: tuple[int, int, int] = (1, 64, 64), lr: float = 0.05, seed: int = 0, jitter: int = 0,
+                blur_every: int = 0, blur_sigma: float = 0.5, clip: tuple[float, float] | None = None
+                ) -> torch.Tensor:  # fmt: skip
+    """Simonyan et al.: the image that maximises S_c(I) - lambda ||I||^2, by gradient ascent (Adam).
 
-    Starts from small seeded noise around zero; returns the image after ``steps`` steps.
+    Starts from small seeded noise around zero. ``target``: one class (returns (C, H, W)) or a list of classes
+    (one image each, optimised as one batch; returns (N, C, H, W)). The regularisers that make an ImageNet class
+    model readable (CS231n's recipe), all off by default: each step the image is shifted by a random offset of
+    up to ``jitter`` pixels (rolled, then rolled back) so that no pattern can rely on exact pixel positions;
+    every ``blur_every`` steps it is blurred (Gaussian, ``blur_sigma`` pixels) to damp high frequencies; and
+    ``clip=(low, high)`` keeps every value in the range real (preprocessed) images have.
     """
-    if steps < 1 or l2 < 0:
-        raise ValueError(f"steps must be >= 1 and l2 >= 0, got {steps}, {l2}")
+    if steps < 1 or l2 < 0 or jitter < 0 or blur_every < 0:
+        raise ValueError(f"steps must be >= 1 and l2, jitter, blur_every >= 0, got {steps}, {l2}, {jitter}, "
+                         f"{blur_every}")
+    targets = [target] if isinstance(target, int) else list(target)
     device = _device(model)
     generator = torch.Generator().manual_seed(seed)
-    image = (0.01 * torch.randn((1, *shape), generator=generator)).to(device).requires_grad_(True)
+    image = (0.01 * torch.randn((len(targets), *shape), generator=generator)).to(device).requires_grad_(True)
     with explaining(model):
-        resolve_targets(target, model(image.detach()))  # range check
+        classes = resolve_targets(targets, model(image.detach())).to(device)  # range check
         optimizer = torch.optim.Adam([image], lr=lr)
-        for _ in range(steps):
-            objective = model(image)[0, target] - l2 * image.pow(2).sum()
+        for step in range(1, steps + 1):
+            dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist() if jitter else (0, 0))
+            shifted = image.roll((dy, dx), dims=(2, 3))  # the gradient flows back through the roll
+            scores = model(shifted).gather(1, classes[:, None]).sum()
+            objective = scores - l2 * image.pow(2).sum()
             optimizer.zero_grad()
             (-objective).backward(inputs=[image])
             optimizer.step()
-    return image.detach()[0].cpu()
+            with torch.no_grad():
+                if blur_every and step % blur_every == 0:
+                    image.copy_(gaussian_blur(image, 2 * math.ceil(2 * blur_sigma) + 1, blur_sigma))
+                if clip is not None:
+                    image.clamp_(*clip)
+    out = image.detach().cpu()
+    return out[0] if isinstance(target, int) else out
 
 
 def invert(model: nn.Module, layer, image: torch.Tensor, steps: int = 300, tv: float = 1e-2, lr: float = 0.05,
@@ -476,18 +496,20 @@ def top_patches(model: nn.Sequential, layer: str, images: torch.Tensor, channel:
     return torch.stack([padded[i, :, r : r + size, c : c + size] for i, r, c in zip(n, *top, strict=True)])
 
 
+def activations(model: nn.Module, images: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+    """The outputs of several ``layers`` for ``images``, from one forward pass (no gradients); CPU tensors."""
+    with explaining(model), torch.no_grad(), ExitStack() as stack:
+        stores = {layer: stack.enter_context(capture(model, layer)) for layer in layers}
+        model(check_images(images).to(_device(model)))
+    return {layer: store["activations"].cpu() for layer, store in stores.items()}
+
+
 def relu_sparsity(model: nn.Module, images: torch.Tensor, layers: list[str]) -> dict[str, dict[str, float]]:
     """Per layer: the fraction of zero activations, and the fraction of channels zero on every image and position
-    ("dead" on these images: no gradient flows through them)."""
-    stats = {}
-    with explaining(model), torch.no_grad():
-        for layer in layers:
-            with capture(model, layer) as store:
-                model(check_images(images).to(_device(model)))
-            f = store["activations"]
-            stats[layer] = {"zero activations": (f == 0).float().mean().item(),
-                            "dead channels": (f.amax(dim=(0, 2, 3)) <= 0).float().mean().item()}
-    return stats
+    ("dead" on these images: no gradient flows through them while they stay zero); one forward pass."""
+    return {layer: {"zero activations": (f == 0).float().mean().item(),
+                    "dead channels": (f.amax(dim=(0, 2, 3)) <= 0).float().mean().item()}
+            for layer, f in activations(model, images, layers).items()}
 
 
 def raw_grad_cam(model: nn.Module, images: torch.Tensor, layer, targets=None) -> torch.Tensor:

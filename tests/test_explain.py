@@ -154,6 +154,38 @@ def test_class_model_raises_the_class_score(gap_net):
     assert gap_net(image[None])[0, 2] > start + 1
 
 
+def test_class_model_batch_and_regularisers(gap_net):
+    targets = [2, 5]
+    images = explain.class_model(gap_net, targets, steps=30, l2=1e-3, shape=(1, 32, 32), jitter=2, blur_every=5,
+                                 clip=(-0.5, 0.5))
+    assert images.shape == (2, 1, 32, 32) and images.min() >= -0.5 and images.max() <= 0.5
+    scores = gap_net(images)
+    assert scores[0, 2] > scores[1, 2] and scores[1, 5] > scores[0, 5]  # each image raises its own class
+    again = explain.class_model(gap_net, targets, steps=30, l2=1e-3, shape=(1, 32, 32), jitter=2, blur_every=5,
+                                clip=(-0.5, 0.5))
+    assert torch.equal(images, again)  # the jitter is seeded
+    sharp = explain.class_model(gap_net, targets, steps=30, l2=1e-3, shape=(1, 32, 32), jitter=2, clip=(-0.5, 0.5))
+    assert (explain.total_variation(images) < explain.total_variation(sharp)).all()  # the blur smooths
+    plain = explain.class_model(gap_net, 2, steps=5, shape=(1, 32, 32))
+    assert torch.equal(plain, explain.class_model(gap_net, [2], steps=5, shape=(1, 32, 32))[0])
+    with pytest.raises(ValueError, match="jitter"):
+        explain.class_model(gap_net, 2, steps=5, jitter=-1)
+
+
+def test_activations_come_from_one_pass_and_give_relu_sparsity(gap_net, canvases):
+    acts = explain.activations(gap_net, canvases, ["relu1", "relu3"])
+    for layer, f in acts.items():
+        with torch.no_grad(), explain.capture(gap_net, layer) as store:
+            gap_net(canvases)
+        assert torch.equal(f, store["activations"])
+    stats = explain.relu_sparsity(gap_net, canvases, ["relu3"])["relu3"]
+    f = acts["relu3"]
+    assert stats["zero activations"] == pytest.approx((f == 0).float().mean().item())
+    assert stats["dead channels"] == pytest.approx((f.amax(dim=(0, 2, 3)) == 0).float().mean().item())
+    assert 0 < stats["zero activations"] < 1
+    assert hooks(gap_net) == 0
+
+
 def test_invert_reduces_the_feature_distance(gap_net, canvases):
     def distance(x):
         with explain.capture(gap_net, "relu2") as store:
