@@ -234,6 +234,7 @@ def test_book_is_offline_widgets_static_badge_local(tiny_book):
 def test_book_has_claims_table_and_exercises_index(tiny_book):
     claims_page = (tiny_book / "claims.html").read_text()
     assert "<table" in claims_page and "two is two" in claims_page and "1 claims: 1 hold" in claims_page
+    assert '<div class="claims-report' in claims_page and (tiny_book / "_static" / "book.css").is_file()
     exercises_page = (tiny_book / "exercises.html").read_text()
     from lecture_utils.course import exercises
 

@@ -23,7 +23,7 @@ from .. import runtime
 from . import colab, exercises
 
 REVEAL = Path(__file__).with_name("reveal")  # the vendored MathJax 3.2.2 is in reveal/mathjax (see README there)
-TEMPLATES = Path(__file__).with_name("templates") / "book"  # the landing page and the local Colab badge
+TEMPLATES = Path(__file__).with_name("templates") / "book"  # the landing page, the local Colab badge, book.css
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 BADGE_IMAGE = "colab-badge.svg"  # next to the notebooks in the book's sources
@@ -102,6 +102,13 @@ def landing_page(notebooks: list[Path], status: dict[str, str] | None = None) ->
                                repository=f"[the repository]({colab.REPO_URL})")
 
 
+def claims_page(claims_md: str) -> str:
+    """The claims report (``claims.md`` of :func:`claims.write_report`) as a page: its wide table across the
+    page's whole width, in a smaller font (``book.css``)."""
+    heading, _, body = claims_md.partition("\n")
+    return f"{heading}\n\n:::{{div}} claims-report\n{body.strip()}\n:::\n"
+
+
 def exercises_page(notebooks: list[Path]) -> str:
     """The exercises' index: each lecture's exercises (id and question), linked to the lecture's page."""
     lines = ["# Exercises", "",
@@ -135,6 +142,7 @@ def config() -> dict:
             "html_theme_options": {"navbar_persistent": []},  # one search field (the sidebar's), no header bar
             "extensions": EXTENSIONS,
             "html_static_path": [VENDORED],
+            "html_css_files": ["book.css"],
             "mathjax_path": "mathjax/tex-svg.js",  # relative to _static: the vendored copy, not a CDN
             "nb_ipywidgets_js": {},  # no widget manager from a CDN (static_notebook drops the views)
             "html_show_search_summary": False,  # the summaries are fetched, which a file:// page may not do
@@ -154,11 +162,12 @@ def write_sources(notebooks: list[Path], claims_md: Path, source: Path, status: 
     """Write the book's sources into ``source``: config, table of contents, pages, the notebooks' static copies."""
     (source / VENDORED / "mathjax").mkdir(parents=True)
     shutil.copy(REVEAL / "mathjax" / "tex-svg.js", source / VENDORED / "mathjax" / "tex-svg.js")
+    shutil.copy(TEMPLATES / "book.css", source / VENDORED / "book.css")
     shutil.copy(TEMPLATES / BADGE_IMAGE, source / BADGE_IMAGE)
     (source / "_config.yml").write_text(yaml.safe_dump(config(), sort_keys=False), encoding="utf-8")
     (source / "_toc.yml").write_text(yaml.safe_dump(toc(notebooks), sort_keys=False), encoding="utf-8")
     (source / "index.md").write_text(landing_page(notebooks, status), encoding="utf-8")
-    (source / "claims.md").write_text(claims_md.read_text(encoding="utf-8"), encoding="utf-8")
+    (source / "claims.md").write_text(claims_page(claims_md.read_text(encoding="utf-8")), encoding="utf-8")
     (source / "exercises.md").write_text(exercises_page(notebooks), encoding="utf-8")
     for path in notebooks:
         nbformat.write(static_notebook(nbformat.read(path, as_version=4), path.stem), source / path.name)
