@@ -139,6 +139,17 @@ def lesion_study(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -
                          "error": 1 - correct.mean(axis=1)}, index=correct.index).rename_axis("deleted block")
 
 
+def delete_several(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, counts=(1, 2, 4, 8),
+                   trials: int = 3, seed: int = 0, exclude=()) -> pd.DataFrame:
+    """Mean and spread of the test error after deleting k random identity blocks, for k in ``counts``
+    (Veit et al., Fig. 5): ``trials`` random sets per k (:func:`random_deletions`). Rows: k; columns: mean
+    error, min, max."""
+    chosen = random_deletions(model, counts, trials, seed, exclude)
+    errors = 1 - correct_after_deleting(model, images, labels, chosen).mean(axis=1)
+    rows = {k: {"mean error": errors[k].mean(), "min": errors[k].min(), "max": errors[k].max()} for k in counts}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("blocks deleted")
+
+
 def gradient_norms(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, relative: bool = False) -> pd.Series:
     """||dL/dW|| of every convolution and linear weight, in forward order, for one batch in training mode;
     with ``relative``: ||dL/dW|| / ||W||, the size of a gradient step relative to the weights it moves

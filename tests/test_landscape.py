@@ -309,3 +309,17 @@ def test_relative_gradient_norms(batch):
     raw, rel = (residual.gradient_norms(net, images, labels, relative=r) for r in (False, True))
     weight_norm = net.layer2[0].conv1.weight.norm().item()
     assert rel["layer2.0.conv1"] == pytest.approx(raw["layer2.0.conv1"] / weight_norm, rel=1e-6)
+
+
+def test_delete_several_summarises_random_deletions(batch):
+    images, labels = batch
+    net = cifar_resnet(14, in_channels=1).eval()
+    table = residual.delete_several(net, images, labels, counts=(0, 2), trials=3, seed=1)
+    assert list(table.index) == [0, 2] and list(table.columns) == ["mean error", "min", "max"]
+    intact = 1 - residual.correct_after_deleting(net, images, labels, {"none": []}).mean(axis=1)["none"]
+    assert table.loc[0, "mean error"] == pytest.approx(intact)
+    sets = residual.random_deletions(net, counts=(0, 2), trials=3, seed=1)
+    errors = [1 - (residual.without_blocks(net, sets[(2, t)])(images).argmax(1) == labels).float().mean().item()
+              for t in range(3)]
+    assert table.loc[2, "mean error"] == pytest.approx(sum(errors) / 3)
+    assert table.loc[2, "min"] == pytest.approx(min(errors)) and table.loc[2, "max"] == pytest.approx(max(errors))
