@@ -439,8 +439,16 @@ def to_markdown(claims: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
 
 
+LEGEND = ("Verdict: *holds* when our value's whole 95% interval (column *interval*; none for exact values) lies "
+          "within the lecture's tolerance or bound, *differs* when it lies wholly outside, *inconclusive* when it "
+          "straddles the edge (with the sample size that would settle it), *fragile* when the verdict is not the "
+          "same for every seed of the fast-mode spread (column *seeds*), *measured* shown without a lecture value. "
+          "Mode: fast uses subsets and few epochs, full the lectures' data sizes.")
+
+
 def to_html(claims: pd.DataFrame) -> str:
     """A standalone HTML page of the claims, verdicts coloured."""
+    legend = re.sub(r"[*]([^*]+)[*]", r"<em>\1</em>", html.escape(LEGEND))
     styled = (_display_frame(claims).style.hide(axis="index").format(escape="html")
               .map(lambda v: f"background-color: {VERDICT_COLORS.get(base_verdict(v), 'white')}", subset=["verdict"]))
     return (
@@ -448,13 +456,7 @@ def to_html(claims: pd.DataFrame) -> str:
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>"
         f"<h1>Lecture claims vs our measurements</h1><p>{html.escape(counts(claims))}. "
-        "Verdict: <em>holds</em> when our value's whole 95% interval (column <em>interval</em>; none for exact "
-        "values) lies within the lecture's tolerance or bound, <em>differs</em> when it lies wholly outside, "
-        "<em>inconclusive</em> when it straddles the edge (with the sample size that would settle it), "
-        "<em>fragile</em> when the verdict is not the same for every seed of the fast-mode spread (column "
-        "<em>seeds</em>), <em>measured</em> shown without a lecture value. Mode: fast uses subsets and few "
-        "epochs, full the "
-        f"lectures' data sizes.</p>{styled.to_html()}</body></html>\n"
+        f"{legend}</p>{styled.to_html()}</body></html>\n"
     )
 
 
@@ -464,6 +466,6 @@ def write_report(claims: pd.DataFrame, folder: str | Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     html_path, md_path = folder / "claims.html", folder / "claims.md"
     html_path.write_text(to_html(claims), encoding="utf-8")
-    md_path.write_text(f"# Lecture claims vs our measurements\n\n{counts(claims)}.\n\n{to_markdown(claims)}",
-                       encoding="utf-8")
+    md_path.write_text(f"# Lecture claims vs our measurements\n\n{counts(claims)}. {LEGEND}\n\n"
+                       f"{to_markdown(claims)}", encoding="utf-8")
     return html_path, md_path
