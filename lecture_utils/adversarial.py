@@ -303,10 +303,12 @@ def plot_fooling(image: torch.Tensor, r: torch.Tensor, probs_before: torch.Tenso
     return fig
 
 
-def plot_accuracy_vs_eps(tables: dict[tuple[str, str], pd.DataFrame],
+def plot_accuracy_vs_eps(tables: dict[tuple[str, str] | str, pd.DataFrame],
                          reference: dict[str, tuple[float, float]] | None = None) -> plt.Figure:
-    """Accuracy against eps, one line per ``(net, attack)`` table: colour by net, line style by attack, a band
-    where the table has ``low`` / ``high`` columns (the interval); ``reference`` points (eps, accuracy) marked."""
+    """Accuracy against eps, one line per ``(net, attack)`` table (or ``"net / attack"``): colour by net, line
+    style by attack, a band where the table has ``low`` / ``high`` columns (the interval); ``reference``
+    points (eps, accuracy) marked."""
+    tables = {key if isinstance(key, tuple) else tuple(key.split(" / ", 1)): table for key, table in tables.items()}
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     nets = list(dict.fromkeys(net for net, _ in tables))
     attacks = list(dict.fromkeys(attack for _, attack in tables))
@@ -389,7 +391,8 @@ def plot_tradeoff(table: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5.4, 3.4))
     for i, (kind, rows) in enumerate(table.groupby("evaluated on", sort=False)):
         ax.errorbar(rows["train eps"], rows["accuracy"],
-                    yerr=[rows["accuracy"] - rows["low"], rows["high"] - rows["accuracy"]],
+                    yerr=[(rows["accuracy"] - rows["low"]).clip(lower=0),
+                          (rows["high"] - rows["accuracy"]).clip(lower=0)],
                     marker="o", ms=4, capsize=3, color=f"C{i}", label=kind)
     ax.set_xlabel("training eps (PGD adversarial training; 0 = standard)")
     ax.set_ylabel("accuracy (1,000 test digits)")

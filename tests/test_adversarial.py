@@ -232,6 +232,10 @@ def test_accuracy_plot_colours_by_net_and_styles_by_attack():
     assert lines["robust / FGSM"].get_linestyle() != lines["robust / PGD"].get_linestyle()
     assert len(fig.axes[0].collections) == 4  # one interval band per line
     plt.close(fig)
+    named = adversarial.plot_accuracy_vs_eps({f"{net} / {attack}": table for net, attack in tables})
+    assert [(line.get_label(), line.get_color(), line.get_linestyle()) for line in named.axes[0].get_lines()] == [
+        (label, line.get_color(), line.get_linestyle()) for label, line in lines.items()]  # "net / attack" keys too
+    plt.close(named)
 
 
 def test_prediction_grid_titles_are_green_when_right():
