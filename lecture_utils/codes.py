@@ -3,7 +3,9 @@
 - ``extract``: the code ``phi_l(x) = vec(a_l(x))`` of layer ``l`` for every image, read with a forward hook;
 - ``nearest`` / ``knn_accuracy``: neighbours in code space, ``d(x, y) = ||phi(x) - phi(y)||_2`` or the cosine
   distance ``1 - <phi(x), phi(y)> / (||phi(x)|| ||phi(y)||)``;
-- ``separation``: how far apart the classes lie in a layer's code space (silhouette score, see there);
+- ``neighbour_purity`` and ``neighbour_grid``: which share of a query's neighbours has its class, and the
+  neighbours drawn with their classes (green: same as the query's, red: another);
+- ``separation`` / ``silhouettes``: how far apart the classes lie in a layer's code space (silhouette score);
 - ``tsne`` and ``grid_layout``: a 2-D map of the codes, then snapped to a grid of thumbnails.
 """
 
@@ -99,38 +101,64 @@ def nearest(queries, gallery, k: int = 5, metric: str = "euclidean") -> torch.Te
     return torch.from_numpy(np.argsort(dist.numpy(), axis=1, kind="stable")[:, :k].copy()).long()
 
 
-def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 1, metric: str = "euclidean") -> float:
-    """Accuracy of the k-nearest-neighbour vote (uniform weights, ties to the smallest label) on the test codes."""
+def _check_labels(name: str, labels, codes: torch.Tensor, codes_name: str) -> torch.Tensor:
+    labels = torch.as_tensor(labels).long()
+    if labels.shape != (len(codes),):
+        raise ValueError(f"{name} has {len(labels)} entries for {len(codes)} {codes_name}")
+    return labels
+
+
+def knn_predict(train_codes, train_labels, test_codes, k: int = 1, metric: str = "euclidean") -> torch.Tensor:
+    """The k-nearest-neighbour vote for each test code (uniform weights, ties to the smallest label)."""
     train_codes, test_codes = _check_codes("train_codes", train_codes), _check_codes("test_codes", test_codes)
-    train_labels, test_labels = torch.as_tensor(train_labels).long(), torch.as_tensor(test_labels).long()
-    if len(train_labels) != len(train_codes):
-        raise ValueError(f"train_labels has {len(train_labels)} entries for {len(train_codes)} train_codes")
-    if len(test_labels) != len(test_codes):
-        raise ValueError(f"test_labels has {len(test_labels)} entries for {len(test_codes)} test_codes")
+    train_labels = _check_labels("train_labels", train_labels, train_codes, "train_codes")
     neighbours = train_labels[nearest(test_codes, train_codes, k, metric)]
     votes = nn.functional.one_hot(neighbours, int(train_labels.max()) + 1).sum(dim=1)
-    return votes.argmax(dim=1).eq(test_labels).sum().item() / len(test_labels)
+    return votes.argmax(dim=1)
+
+
+def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 1, metric: str = "euclidean") -> float:
+    """Accuracy of the k-nearest-neighbour vote (:func:`knn_predict`) on the test codes."""
+    test_labels = _check_labels("test_labels", test_labels, _check_codes("test_codes", test_codes), "test_codes")
+    return knn_predict(train_codes, train_labels, test_codes, k, metric).eq(test_labels).sum().item() / len(test_labels)
+
+
+def neighbour_purity(neighbours, gallery_labels, query_labels) -> torch.Tensor:
+    """For each query, the share of its neighbours (``neighbours``: (Q, k) gallery indices, e.g. from
+    :func:`nearest`) whose class is the query's: ``purity_q = |{j in N_k(q): y_j = y_q}| / k``."""
+    neighbours = torch.as_tensor(neighbours).long()
+    if neighbours.dim() != 2:
+        raise ValueError(f"neighbours must be (Q, k) gallery indices, got shape {tuple(neighbours.shape)}")
+    query_labels = torch.as_tensor(query_labels).long()
+    if query_labels.shape != (len(neighbours),):
+        raise ValueError(f"query_labels has {len(query_labels)} entries for {len(neighbours)} queries")
+    return (torch.as_tensor(gallery_labels).long()[neighbours] == query_labels[:, None]).float().mean(dim=1)
+
+
+def silhouettes(codes, labels) -> np.ndarray:
+    """Each image's silhouette in one layer's code space, in [-1, 1]:
+    ``s(i) = (b(i) - a(i)) / max(a(i), b(i))`` with ``a`` the mean distance to the own class and ``b`` to the
+    nearest other class (scikit-learn's ``silhouette_samples``)."""
+    from sklearn.metrics import silhouette_samples
+
+    codes = _check_codes("codes", codes)
+    labels = _check_labels("labels", labels, codes, "codes")
+    if len(labels.unique()) < 2:
+        raise ValueError("labels must contain at least two classes")
+    return silhouette_samples(codes.numpy(), labels.numpy())
 
 
 def separation(codes, labels) -> float:
-    """Class separation of one layer's codes: the silhouette score, in [-1, 1].
+    """Class separation of one layer's codes: the silhouette score, the mean of :func:`silhouettes`.
 
-    ``s(i) = (b(i) - a(i)) / max(a(i), b(i))`` with ``a`` the mean distance to the own class and ``b`` to the
-    nearest other class, averaged over images. Chosen because it needs no training (a linear probe does, and
-    its accuracy saturates) and is comparable across layers of different widths (a Fisher ratio grows with D).
+    Chosen because it needs no training (a linear probe does, and its accuracy saturates) and is comparable
+    across layers of different widths (a Fisher ratio grows with D).
     """
-    from sklearn.metrics import silhouette_score
-
-    codes, labels = _check_codes("codes", codes), torch.as_tensor(labels)
-    if len(labels) != len(codes):
-        raise ValueError(f"labels has {len(labels)} entries for {len(codes)} codes")
-    if len(labels.unique()) < 2:
-        raise ValueError("labels must contain at least two classes")
-    return float(silhouette_score(codes.numpy(), labels.numpy()))
+    return float(silhouettes(codes, labels).mean())
 
 
-def tsne(codes, seed: int = 0) -> np.ndarray:
-    """A 2-D t-SNE map (N, 2) of the codes, after PCA to 50 dimensions, perplexity min(30, (N - 1) / 3).
+def tsne(codes, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """A 2-D t-SNE map (N, 2) of the codes, after PCA to 50 dimensions; perplexity at most (N - 1) / 3.
 
     openTSNE (Policar et al.): at equal quality it was faster here than scikit-learn's TSNE (``make bench``, 2
     cores: 500 points 0.7 vs 0.9 s, 5,000 points 8.1 vs 11.3 s, the same trustworthiness). It uses
@@ -143,7 +171,9 @@ def tsne(codes, seed: int = 0) -> np.ndarray:
     if len(codes) < 5:
         raise ValueError(f"codes needs at least 5 rows for t-SNE, got {len(codes)}")
     reduced = PCA(min(50, *codes.shape), random_state=seed).fit_transform(codes)
-    perplexity = min(30.0, (len(codes) - 1) / 3)
+    if perplexity <= 0:
+        raise ValueError(f"perplexity must be positive (about the number of neighbours kept), got {perplexity}")
+    perplexity = min(perplexity, (len(codes) - 1) / 3)
     return np.asarray(TSNE(perplexity=perplexity, initialization="pca", random_state=seed,
                            n_jobs=torch.get_num_threads()).fit(reduced))
 
@@ -214,3 +244,25 @@ def thumbnail_grid(cells, images: torch.Tensor, rows: int, cols: int, title: str
     ax.set(title=title, xticks=[], yticks=[])
     return fig
 
+
+
+def neighbour_grid(query_images, query_labels, gallery_images, gallery_labels, neighbours, class_names,
+                   title: str = "", size: float = 1.0) -> plt.Figure:
+    """One row per query: the query, then its neighbours (``neighbours``: (Q, k) gallery indices), each titled
+    with its class, green when it is the query's class and red when not."""
+    neighbours = torch.as_tensor(neighbours).long()
+    q, k = neighbours.shape
+    fig, axes = plt.subplots(q, k + 1, figsize=(size * (k + 1), size * 1.25 * q), squeeze=False)
+    for row, (image, label, idx) in enumerate(zip(query_images, query_labels, neighbours, strict=True)):
+        axes[row, 0].imshow(_thumb(image), cmap="gray")
+        axes[row, 0].set_title(f"query: {class_names[int(label)]}", fontsize=7)
+        for col, j in enumerate(idx.tolist(), start=1):
+            same = int(gallery_labels[j]) == int(label)
+            axes[row, col].imshow(_thumb(gallery_images[j]), cmap="gray")
+            axes[row, col].set_title(class_names[int(gallery_labels[j])], fontsize=7,
+                                     color="green" if same else "red")
+    for ax in axes.flat:
+        ax.set(xticks=[], yticks=[])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

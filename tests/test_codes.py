@@ -84,6 +84,19 @@ def test_knn_accuracy_equals_sklearn(k, metric):
     ours = codes.knn_accuracy(x[:200], labels[:200], x[200:], labels[200:], k=k, metric=metric)
     assert 0.3 < expected < 0.95
     assert ours == pytest.approx(expected, abs=1e-9)
+    predicted = codes.knn_predict(x[:200], labels[:200], x[200:], k=k, metric=metric)
+    assert predicted.tolist() == ref.predict(x[200:].numpy()).tolist()
+
+
+def test_neighbour_purity_counts_same_class_neighbours():
+    gallery_labels = torch.tensor([0, 0, 1, 2])
+    neighbours = torch.tensor([[0, 1, 2], [2, 3, 0], [3, 3, 3]])
+    purity = codes.neighbour_purity(neighbours, gallery_labels, torch.tensor([0, 1, 2]))
+    assert purity.tolist() == pytest.approx([2 / 3, 1 / 3, 1.0])
+    with pytest.raises(ValueError, match="query_labels has 2 entries for 3 queries"):
+        codes.neighbour_purity(neighbours, gallery_labels, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="neighbours must be"):
+        codes.neighbour_purity(torch.tensor([1, 2]), gallery_labels, torch.tensor([0, 1]))
 
 
 def test_separation_grows_when_classes_move_apart():
@@ -92,6 +105,12 @@ def test_separation_grows_when_classes_move_apart():
     noise = torch.randn(120, 5, generator=g)
     near, far = noise + labels[:, None] * 0.5, noise + labels[:, None] * 5.0
     assert codes.separation(far, labels) > 0.6 > codes.separation(near, labels)
+    per_image = codes.silhouettes(far, labels)
+    assert per_image.shape == (120,) and per_image.mean() == pytest.approx(codes.separation(far, labels))
+    # image 0 by the formula: a = mean distance to its own class (without itself), b = to the nearest other class
+    d = torch.cdist(far[:1].double(), far.double())[0]
+    a, b = d[1:40].mean(), min(d[40:80].mean(), d[80:].mean())
+    assert per_image[0] == pytest.approx(((b - a) / max(a, b)).item())
 
 
 def test_tsne_and_grid_layout():
@@ -101,6 +120,9 @@ def test_tsne_and_grid_layout():
     points = codes.tsne(x, seed=0)
     assert points.shape == (60, 2)
     np.testing.assert_allclose(points, codes.tsne(x, seed=0))
+    assert not np.allclose(points, codes.tsne(x, seed=0, perplexity=5))
+    with pytest.raises(ValueError, match="perplexity"):
+        codes.tsne(x, perplexity=0)
     centre0, centre1 = points[:30].mean(0), points[30:].mean(0)
     assert np.linalg.norm(centre0 - centre1) > 2 * points[:30].std(0).max()
     cells = codes.grid_layout(points, 8, 8)
@@ -123,3 +145,12 @@ def test_plots_render():
     assert codes.scatter_by_class(points, np.arange(12) % 3).axes
     assert codes.thumbnail_scatter(points, images).axes
     assert codes.thumbnail_grid(codes.grid_layout(points, 3, 4), images, 3, 4).axes
+
+
+def test_neighbour_grid_colours_each_neighbour_by_its_class():
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 0, 1, 1])
+    fig = codes.neighbour_grid(images[:2], labels[:2], images, labels, torch.tensor([[2, 3], [4, 0]]), ["a", "b"])
+    titles = [(ax.get_title(), ax.title.get_color()) for ax in fig.axes]
+    assert titles == [("query: a", "black"), ("a", "green"), ("b", "red"),
+                      ("query: b", "black"), ("b", "green"), ("a", "red")]
