@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ from torch import nn
 
 from . import runtime, training
 from .data import place_on_canvas, to_float
+from .explain import channels_last
 from .models.shifted import _trunk, keras_init
 
 
@@ -74,12 +76,35 @@ def centred_boxes(n: int, size: int, width: float, height: float) -> torch.Tenso
     return torch.tensor([[x0, y0, x0 + width, y0 + height]]).expand(n, 4)
 
 
-def accuracy_table(predicted: dict[str, torch.Tensor], true_boxes: torch.Tensor,
-                   threshold: float = 0.5) -> pd.DataFrame:
-    """Per method: localization accuracy (fraction with IoU >= ``threshold``) and mean IoU, best first."""
-    rows = {name: {"accuracy (IoU >= 0.5)": (iou(boxes, true_boxes) >= threshold).float().mean().item(),
-                   "mean IoU": iou(boxes, true_boxes).mean().item()} for name, boxes in predicted.items()}
+def correct(predicted: torch.Tensor, true_boxes: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Per box: is it a correct localization, IoU >= ``threshold`` with the true box; (N,) bool."""
+    return iou(predicted, true_boxes) >= threshold
+
+
+def accuracy_table(predicted: dict[str, torch.Tensor], true_boxes: torch.Tensor, threshold: float = 0.5,
+                   interval: Callable | None = None) -> pd.DataFrame:
+    """Per method: localization accuracy (fraction with IoU >= ``threshold``) and mean IoU, best first.
+
+    ``interval``: a function of the per-box outcomes returning an object with ``low`` and ``high`` (e.g.
+    ``claims.proportion``, Wilson's 95% interval); adds the columns ``low`` and ``high`` and ``n``.
+    """
+    rows = {}
+    for name, boxes in predicted.items():
+        hits = correct(boxes, true_boxes, threshold)
+        rows[name] = {"accuracy (IoU >= 0.5)": hits.float().mean().item(),
+                      "mean IoU": iou(boxes, true_boxes).mean().item()}
+        if interval is not None:
+            measured = interval(hits)
+            rows[name].update({"low": measured.low, "high": measured.high, "n": len(hits)})
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("method").sort_values("mean IoU", ascending=False)
+
+
+def threshold_sweep(maps: dict[str, torch.Tensor], true_boxes: torch.Tensor,
+                    thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)) -> pd.DataFrame:
+    """Localization accuracy (IoU >= 0.5) of ``box_from_map(m, t)`` for each method (rows) and threshold t
+    (columns). Run it on validation canvases and pick each method's threshold there, never on the test set."""
+    return pd.DataFrame({t: {name: correct(box_from_map(m, t), true_boxes).float().mean().item()
+                             for name, m in maps.items()} for t in thresholds}).rename_axis(columns="threshold")
 
 
 def cam_net(pooling: str = "avg", same: bool = False, in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
@@ -159,7 +184,8 @@ def predict_boxes(model: BoxNet, images: torch.Tensor, batch_size: int = 64) -> 
     """(predicted classes (N,), boxes (N, 4) in canvas pixels) of a ``BoxNet``."""
     model.eval()
     device = runtime.device()
-    outs = [model(to_float(images[i : i + batch_size]).to(device)) for i in range(0, len(images), batch_size)]
+    with channels_last(model):
+        outs = [model(to_float(images[i : i + batch_size]).to(device)) for i in range(0, len(images), batch_size)]
     logits, boxes = (torch.cat([o[j].cpu() for o in outs]) for j in (0, 1))
     return logits.argmax(1), boxes * images.shape[-1]
 
@@ -225,3 +251,30 @@ def peak_in_box(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     flat = maps.flatten(1).argmax(dim=1)
     y, x = flat // w, flat % w
     return (x >= boxes[:, 0]) & (x < boxes[:, 2]) & (y >= boxes[:, 1]) & (y < boxes[:, 3])
+
+
+def pointing_game(maps: torch.Tensor, own_boxes: torch.Tensor, other_boxes: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Where each map's peak falls on a two-object canvas: in the box of the class asked for (``own``), in the
+    other object's box (``other``), or in neither; (N,) bool each, exactly one true per map (a peak in the
+    overlap of both boxes counts as ``own``)."""
+    own = peak_in_box(maps, own_boxes)
+    other = peak_in_box(maps, other_boxes) & ~own
+    return {"own": own, "other": other, "neither": ~own & ~other}
+
+
+def paste(photos: list[torch.Tensor], size: tuple[int, int], corners: list[tuple[int, int]],
+          fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Photos (C, h, w) pasted on one canvas of ``size`` (H, W) filled with ``fill``, photo i with its top-left
+    corner at ``corners[i]`` = (row, column): (canvas (C, H, W), true boxes (len(photos), 4) xyxy)."""
+    if len(photos) != len(corners) or not photos:
+        raise ValueError(f"photos and corners must be non-empty and of the same length, got {len(photos)} and "
+                         f"{len(corners)}")
+    canvas = torch.full((photos[0].shape[0], *size), float(fill))
+    boxes = []
+    for photo, (row, col) in zip(photos, corners, strict=True):
+        h, w = photo.shape[-2:]
+        if not (0 <= row and row + h <= size[0] and 0 <= col and col + w <= size[1]):
+            raise ValueError(f"a {h}x{w} photo at corner {(row, col)} does not fit on a canvas of size {size}")
+        canvas[:, row : row + h, col : col + w] = photo
+        boxes.append((col, row, col + w, row + h))
+    return canvas, torch.tensor(boxes)

@@ -231,3 +231,92 @@ def test_augmented_grad_cam_solves_its_inverse_problem(gap_net, canvases):
     assert torch.allclose(explain.normalize(raw, (48, 48)), explain.grad_cam(gap_net, canvases, "relu3", TARGETS),
                           atol=1e-5)
     assert hooks(gap_net) == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CAM family helpers: aligned upsampling, all classes at once, silent channels, sanity check, top classes
+
+
+def test_normalize_on_a_grid_places_each_cell_at_its_centre():
+    maps = torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(0))
+    # cells tiling a 64 canvas are centred on 1.5, 5.5, ...: the same as align_corners=False upsampling
+    assert torch.allclose(explain.normalize(maps, (64, 64), grid=(1.5, 4)), explain.normalize(maps, (64, 64)),
+                          atol=1e-5)
+    one = torch.zeros(1, 12, 12)
+    one[0, 3, 7] = 1.0  # a single cell: with cells at 8.5 + 4 i, cell (3, 7) is centred on pixel (20.5, 36.5)
+    placed = explain.normalize(one, (64, 64), grid=(8.5, 4))[0]
+    assert placed[20:22, 36:38].min() > 0.999  # the four pixels around (20.5, 36.5) share the maximum
+    stretched = explain.normalize(one, (64, 64))[0]
+    row, col = divmod(int(stretched.argmax()), 64)
+    assert (row, col) != (20, 36) and abs(col - 36.5) > 1  # the usual upsampling moves it (stretch 64/48)
+
+
+def test_class_activation_maps_give_every_class_and_the_logits(gap_net, canvases):
+    logits, maps = explain.class_activation_maps(gap_net, canvases, "relu3", gap_net.output, batch_size=2)
+    assert maps.shape == (3, 10, 8, 8)  # relu3 of the valid net on a 48 canvas
+    assert torch.allclose(logits, gap_net(canvases), atol=1e-5)
+    assert torch.allclose(maps.mean(dim=(2, 3)) + gap_net.output.bias, logits, atol=1e-4)  # S_c = mean M_c + b_c
+    chosen = explain.normalize(maps[torch.arange(3), torch.tensor(TARGETS)], (48, 48))
+    assert torch.allclose(chosen, explain.cam(gap_net, canvases, "relu3", gap_net.output, TARGETS), atol=1e-5)
+    assert hooks(gap_net) == 0 and gap_net.conv1.weight.is_contiguous()  # channels-last undone
+
+
+def test_score_cam_with_silent_channels_equals_pytorch_grad_cam(gap_net, canvases):
+    silent = cam_net()
+    silent.load_state_dict(gap_net.state_dict())
+    with torch.no_grad():
+        silent.conv3.bias[::2] = -50.0  # every other relu3 channel is zero everywhere
+    silent.eval()
+    with torch.no_grad(), explain.capture(silent, "relu3") as store:
+        silent(canvases)
+    assert (store["activations"].flatten(2).amax(2) == 0).float().mean() >= 0.5
+    maps = explain.score_cam(silent, canvases, "relu3", TARGETS, batch_size=7)
+    assert torch.allclose(maps, reference(ScoreCAM, silent, "relu3", canvases, TARGETS), atol=1e-4)
+
+
+def test_cascading_randomization_changes_the_maps_and_leaves_the_model(gap_net, canvases):
+    before = {k: v.clone() for k, v in gap_net.state_dict().items()}
+    maps = explain.cascading_randomization(gap_net, ["output", "conv3", "conv2"], canvases, "relu3", TARGETS)
+    assert len(maps) == 4 and torch.equal(maps[0], explain.grad_cam(gap_net, canvases, "relu3", TARGETS))
+    assert all(torch.equal(v, gap_net.state_dict()[k]) for k, v in before.items())
+    similarity = [explain.rank_correlation(maps[0], m).mean().item() for m in maps]
+    assert similarity[0] == pytest.approx(1.0) and similarity[-1] < 0.9
+    again = explain.cascading_randomization(gap_net, ["output", "conv3", "conv2"], canvases, "relu3", TARGETS)
+    assert all(torch.equal(a, b) for a, b in zip(maps, again, strict=True))  # seeded
+
+
+def test_rank_correlation_equals_scipy_spearman():
+    from scipy.stats import spearmanr
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(3, 8, 8, generator=g), torch.rand(3, 8, 8, generator=g)
+    b[0] = a[0] ** 2  # monotone: 1
+    ours = explain.rank_correlation(a, b)
+    assert ours[0] == pytest.approx(1.0)
+    assert ours[1] == pytest.approx(spearmanr(a[1].flatten(), b[1].flatten()).statistic)
+    assert explain.rank_correlation(a[:1], torch.zeros(1, 8, 8)).item() == 0  # a constant map orders nothing
+    with pytest.raises(ValueError, match="maps_a"):
+        explain.rank_correlation(a, b[:2])
+
+
+def test_top_class_maps_on_a_random_resnet50():
+    """The online ResNet-50 path of notebook 07, with random weights (offline): the top classes and a map each."""
+    from lecture_utils import models
+
+    torch.manual_seed(0)
+    resnet = models.resnet50().eval()
+    photo = torch.randn(1, 3, 112, 112, generator=torch.Generator().manual_seed(1))
+    probabilities, classes, maps = explain.top_class_maps(resnet, photo, "layer4", k=3)
+    expected = resnet(photo).softmax(1).topk(3)
+    assert torch.allclose(probabilities, expected.values, atol=1e-6) and torch.equal(classes, expected.indices)
+    assert maps.shape == (1, 3, 112, 112)
+    assert torch.allclose(maps[0, 1], explain.grad_cam(resnet, photo, "layer4", int(classes[0, 1]))[0], atol=1e-5)
+
+
+def test_score_cam_scores_a_repeated_image_once_per_class(gap_net, canvases):
+    twice = canvases[:1].expand(2, -1, -1, -1)
+    both = explain.score_cam(gap_net, torch.cat([twice, canvases[1:]]), "relu3", [1, 5, 3, 7], batch_size=50)
+    alone = [explain.score_cam(gap_net, canvases[:1], "relu3", [c], batch_size=50) for c in (1, 5)]
+    assert torch.allclose(both[0], alone[0][0], atol=1e-5) and torch.allclose(both[1], alone[1][0], atol=1e-5)
+    assert torch.allclose(both[2:], explain.score_cam(gap_net, canvases[1:], "relu3", [3, 7], batch_size=50),
+                          atol=1e-5)

@@ -62,3 +62,62 @@ def test_nets_shapes_and_box_training_reduces_the_loss():
     assert classes.shape == (64,) and predicted.shape == (64, 4)
     with pytest.raises(ValueError, match="alpha"):
         localization.fit_class_and_box(net, images, labels, boxes, alpha=1.5, epochs=1)
+
+
+def test_pointing_game_sorts_each_peak_into_own_other_or_neither():
+    maps = torch.zeros(4, 20, 20)
+    for i, (row, col) in enumerate([(2, 2), (12, 15), (18, 0), (5, 5)]):
+        maps[i, row, col] = 1.0
+    own = torch.tensor([[0, 0, 8, 8]] * 4)
+    other = torch.tensor([[10, 10, 20, 20]] * 3 + [[4, 4, 9, 9]])  # the last overlaps the own box
+    game = localization.pointing_game(maps, own, other)
+    assert game["own"].tolist() == [True, False, False, True]  # in both boxes: own
+    assert game["other"].tolist() == [False, True, False, False]
+    assert game["neither"].tolist() == [False, False, True, False]
+    assert (game["own"].int() + game["other"].int() + game["neither"].int()).eq(1).all()
+
+
+def test_paste_puts_photos_at_their_corners_and_returns_their_boxes():
+    a, b = torch.full((3, 4, 6), 0.2), torch.full((3, 5, 5), 0.9)
+    canvas, boxes = localization.paste([a, b], (10, 20), [(1, 2), (5, 14)], fill=0.5)
+    assert canvas.shape == (3, 10, 20) and boxes.tolist() == [[2, 1, 8, 5], [14, 5, 19, 10]]
+    assert canvas[:, 1:5, 2:8].eq(0.2).all() and canvas[:, 5:10, 14:19].eq(0.9).all()
+    assert canvas[:, 0].eq(0.5).all()
+    with pytest.raises(ValueError, match="does not fit"):
+        localization.paste([b], (10, 20), [(6, 0)])
+    with pytest.raises(ValueError, match="same length"):
+        localization.paste([a, b], (10, 20), [(0, 0)])
+
+
+def test_threshold_sweep_and_the_interval_columns():
+    m = torch.zeros(2, 20, 20)
+    m[:, 5:10, 5:10] = 1.0
+    m[:, 2:14, 2:14] += 0.3  # a halo: inside the box from thresholds <= 0.3
+    true = torch.tensor([[2, 2, 14, 14], [5, 5, 10, 10]])
+    sweep = localization.threshold_sweep({"map": m}, true, thresholds=(0.2, 0.5))
+    assert sweep.loc["map"].tolist() == [0.5, 0.5]  # t = 0.2 boxes the halo (right for 0), 0.5 the core (for 1)
+    assert localization.correct(localization.box_from_map(m, 0.2), true).tolist() == [True, False]
+
+    class Interval:
+        def __init__(self, hits):
+            self.low, self.high = 0.0, float(hits.float().mean())
+
+    table = localization.accuracy_table({"map": localization.box_from_map(m, 0.5)}, true, interval=Interval)
+    assert table.loc["map", "n"] == 2 and table.loc["map", "high"] == 0.5
+
+
+def test_grad_cam_of_two_classes_falls_on_their_own_photos():
+    """Issue 19: on a canvas of two photos (cat left, espresso right), each class's Grad-CAM is on its photo."""
+    from lecture_utils import data, explain, models
+
+    net, classes = models.pretrained("efficientnet_lite0"), models.imagenet_classes()
+    photos = data.photos(["chelsea", "coffee"])
+    side = 128
+    pixels = [data.efficientnet_lite_input(photos[name][None], side)[0] for name in ("chelsea", "coffee")]
+    canvas, boxes = localization.paste(pixels, (side, 2 * side), [(0, 0), (0, side)])
+    asked = [classes.index("Egyptian cat"), classes.index("espresso")]
+    maps = explain.grad_cam(net, canvas[None].expand(2, -1, -1, -1), net.features[-1], asked)
+    game = localization.pointing_game(maps, boxes, boxes.flip(0))
+    assert game["own"].all()
+    for i in (0, 1):  # most of each map's mass is on its own photo
+        assert maps[i, :, side * i : side * (i + 1)].sum() > 0.7 * maps[i].sum()
