@@ -257,6 +257,8 @@ def test_outcomes_give_the_interval_and_must_match_ours():
         claims.record("acc", 0.9, 1.5, tolerance=0.2, n=100, notebook="x")
     with pytest.raises(ValueError, match="cannot carry an interval"):
         claims.record("acc", "yes", claims.proportion(90, 100), tolerance=0, notebook="x")
+    shown = claims.record("localization accuracy", "not stated", claims.proportion(43, 100), notebook="x")
+    assert shown.verdict == "measured" and shown.interval.endswith("Wilson, n = 100")
 
 
 def test_report_counts_inconclusive(monkeypatch, tmp_path):

@@ -233,15 +233,16 @@ def _inside(x: float, region) -> bool:
 def verdict(lecture, ours, tolerance: float | str | None, interval: Measurement | None = None) -> str:
     """The verdict on one claim (see the module's docstring).
 
-    ``lecture`` is a number with ``tolerance`` (absolute, or ``"N%"`` of |lecture|; None: ``measured``), a
-    bound string (``"> 0"``, ``"<= 0.3"``) or a qualitative string (equality). ``interval``: our value's 95%
+    ``lecture`` is a number with ``tolerance`` (absolute, or ``"N%"`` of |lecture|), a bound string
+    (``"> 0"``, ``"<= 0.3"``) or a qualitative string (equality, with ``tolerance=0``); without a tolerance or
+    a bound the value is ``measured`` (shown, with its interval, not checked). ``interval``: our value's 95%
     interval; without one, ``ours`` counts as exact. A claim is settled only when the whole interval is on
     one side of the region's edges; otherwise it is ``inconclusive``, with the sample size that would
     settle it (:func:`_settling_n`).
     """
     region = _region(lecture, tolerance)
     if region is None:
-        if tolerance is None and not isinstance(lecture, str):
+        if tolerance is None:  # nothing to check against (the lecture gives no number, e.g. "not stated")
             return "measured"
         if isinstance(ours, str) or isinstance(lecture, str):
             if interval is not None:
