@@ -1,9 +1,6 @@
 import math
-import time
 
 import nbformat
-import torch
-from torch import nn
 
 from lecture_utils.course import bench
 
@@ -24,18 +21,3 @@ def test_run_notebook_reports_time_memory_and_failure(tmp_path):
     assert ok["status"] == "ok" and ok["seconds"] > 0 and ok["peak MB"] > 10  # a kernel takes tens of MB
     failed = bench.run_notebook(bad)
     assert failed["status"] == "failed" and math.isnan(failed["seconds"])
-
-
-def test_inference_seconds_times_a_forward_pass_and_leaves_the_model_in_eval_mode():
-    calls = []
-
-    class Slow(nn.Module):
-        def forward(self, x):
-            calls.append(self.training)
-            time.sleep(0.02)
-            return x
-
-    model = Slow().train()
-    seconds = bench.inference_seconds(model, torch.zeros(2, 3), repeats=2)
-    assert 0.02 <= seconds < 0.5
-    assert calls == [False, False, False]  # one warm-up, two timed, all in eval mode

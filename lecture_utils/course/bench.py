@@ -57,23 +57,6 @@ def throughput(n: int = 2048, batch_sizes: tuple[int, ...] = (32, 128)) -> list[
     return rows
 
 
-@torch.inference_mode()
-def inference_seconds(model: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
-    """Best of ``repeats`` timed forward passes of ``model`` (eval mode) on batch ``x``, after one warm-up."""
-    device = runtime.device()
-    model.eval().to(device)
-    x = x.to(device)
-    model(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def run_notebook(path: Path) -> dict:
     """Execute one notebook in a child process, cold: an empty data folder (``LECTURE_DATA``), so only the
     shipped checkpoints are there. Its seconds and peak resident memory (kernel included)."""
