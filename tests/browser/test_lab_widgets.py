@@ -49,7 +49,7 @@ class WidgetCase:
 
 
 CASES = [
-    WidgetCase("03_gap_vs_flatten", ("Colab setup", "mnist = data.mnist()", "RECIPES = {", "moving_digit_demo("),
+    WidgetCase("03_gap_vs_flatten", ("Colab setup", "mnist = data.mnist()", "RECIPE = dict(", "moving_digit_demo("),
                figure_columns=(1 / 3, 1.0), control=1),  # the probability bars of both nets; drag "cols" (from 12)
     # 04 (transfer learning) and 06 (visualizing CNNs) have no live widget.
     WidgetCase("05_cnn_codes", ("Colab setup", "fashion = data.fashion_mnist()", "LAYERS = {", "all_maps = {"),
