@@ -51,7 +51,8 @@ def extract(model: nn.Module, images: torch.Tensor, layer, batch_size: int = 256
     """The code of ``layer`` for every image: ``phi_l(x) = vec(a_l(x))``, a tensor (N, D).
 
     ``layer``: a submodule of ``model`` or its dotted name as in ``model.named_modules()``. Runs in eval mode
-    under ``torch.no_grad()``; the model's mode is restored afterwards and the hook removed, even on error.
+    under ``torch.inference_mode()`` (no autograd bookkeeping), in batches of ``batch_size``; the model's mode
+    is restored afterwards and the hook removed, even on error. The result is an ordinary tensor.
     """
     if not torch.is_tensor(images) or images.dim() != 4:
         raise ValueError(f"images must be a 4-D tensor (N, C, H, W), got "
@@ -64,7 +65,7 @@ def extract(model: nn.Module, images: torch.Tensor, layer, batch_size: int = 256
     store: list[torch.Tensor] = []
     model.eval()
     try:
-        with _capture(module, store), torch.no_grad():
+        with _capture(module, store), torch.inference_mode():
             for start in range(0, len(images), batch_size):
                 x = images[start : start + batch_size]
                 model(to_float(x).to(device))
@@ -243,7 +244,6 @@ def thumbnail_grid(cells, images: torch.Tensor, rows: int, cols: int, title: str
     ax.imshow(mosaic, cmap="gray")
     ax.set(title=title, xticks=[], yticks=[])
     return fig
-
 
 
 def neighbour_grid(query_images, query_labels, gallery_images, gallery_labels, neighbours, class_names,

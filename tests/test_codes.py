@@ -33,6 +33,7 @@ def test_extract_equals_torchvision_feature_extractor(net, images, layer):
     assert ours.shape == ref.shape and ours.shape[0] == 5
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
     assert net.training  # mode restored
+    assert not ours.is_inference() and not ours.requires_grad  # usable later, e.g. to train a probe on
 
 
 def test_extract_accepts_module_and_removes_hooks(net, images):
