@@ -505,7 +505,7 @@ def invert(model: nn.Module, layer, image: torch.Tensor, steps: int = 300, tv: f
 def plot_overlays(images: torch.Tensor, rows: dict[str, torch.Tensor], boxes: dict[str, torch.Tensor] | None = None,
                   titles: list[str] | None = None, size: float = 1.5,
                   predicted: dict[str, torch.Tensor] | None = None):
-    """A grid: the images (first row), then one row per map (N, H, W) over the image.
+    """A grid: the images (first row), then one row per map (N, H, W) over the image; panels ``size`` inches high.
 
     ``images``: (N, 1, H, W) grey, or (N, 3, H, W) colour in [0, 1] (display pixels, not the net's
     standardised input). ``boxes`` (true, green) and ``predicted`` (red): xyxy boxes (N, 4) per row name.
@@ -513,8 +513,8 @@ def plot_overlays(images: torch.Tensor, rows: dict[str, torch.Tensor], boxes: di
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    n = len(images)
-    fig, axes = plt.subplots(1 + len(rows), n, figsize=(size * n, size * (1 + len(rows))), squeeze=False)
+    n, aspect = len(images), images.shape[-1] / images.shape[-2]  # panels as wide as the images are
+    fig, axes = plt.subplots(1 + len(rows), n, figsize=(size * aspect * n, size * (1 + len(rows))), squeeze=False)
     pixels = images.detach().float().cpu()
     shown = pixels.permute(0, 2, 3, 1).clamp(0, 1) if pixels.shape[1] == 3 else pixels.mean(dim=1)
     for j in range(n):

@@ -320,3 +320,16 @@ def test_score_cam_scores_a_repeated_image_once_per_class(gap_net, canvases):
     assert torch.allclose(both[0], alone[0][0], atol=1e-5) and torch.allclose(both[1], alone[1][0], atol=1e-5)
     assert torch.allclose(both[2:], explain.score_cam(gap_net, canvases[1:], "relu3", [3, 7], batch_size=50),
                           atol=1e-5)
+
+
+def test_plot_overlays_panels_keep_the_images_aspect_and_draw_both_boxes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    wide = torch.rand(2, 3, 32, 64)  # two photos side by side: twice as wide as high
+    boxes = torch.tensor([[0, 0, 32, 32], [32, 0, 64, 32]])
+    fig = explain.plot_overlays(wide, {"map": torch.rand(2, 32, 64)}, boxes={"map": boxes},
+                                predicted={"map": boxes.flip(0)}, size=1.5)
+    assert fig.get_size_inches().tolist() == [1.5 * 2 * 2, 1.5 * 2]
+    drawn = [p.get_edgecolor()[:3] for p in fig.axes[2].patches]  # the map row's first panel
+    assert drawn == [(0.0, 1.0, 0.0), (1.0, 0.0, 0.0)]  # true box in lime, predicted in red
