@@ -6,7 +6,8 @@
 - ``neighbour_purity`` and ``neighbour_grid``: which share of a query's neighbours has its class, and the
   neighbours drawn with their classes (green: same as the query's, red: another);
 - ``separation`` / ``silhouettes``: how far apart the classes lie in a layer's code space (silhouette score);
-- ``tsne`` and ``grid_layout``: a 2-D map of the codes, then snapped to a grid of thumbnails.
+- ``tsne`` and ``grid_layout``: a 2-D map of the codes, then snapped to a grid of thumbnails;
+- ``photo_views``: random crops, flips and colour changes of photos, to ask whether a code still finds the photo.
 """
 
 from __future__ import annotations
@@ -72,6 +73,34 @@ def extract(model: nn.Module, images: torch.Tensor, layer, batch_size: int = 256
     finally:
         model.train(was_training)
     return torch.cat(store)
+
+
+def photo_views(photos, views: int, size: int = 112, seed: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each photo and ``views`` random views of it: the same scene, other pixels.
+
+    ``photos``: uint8 tensors (1 or 3, H, W) (a grey photo is repeated to three channels). Returns
+    ``(gallery, queries, query_labels)``: the photos squeezed to ``size`` x ``size`` (N, 3, size, size), the views
+    (N * views, 3, size, size), both uint8, and the index of each view's photo. A view is
+    ``RandomResizedCrop`` (30-80% of the area, aspect 3/4 to 4/3) to ``size``, a left-right flip with p = 0.5,
+    brightness, contrast and saturation scaled by a random factor in [0.6, 1.4] and the hue shifted by up to
+    0.05 (torchvision's ``ColorJitter``), drawn from ``seed`` (the global random state is left as it was).
+    """
+    from torchvision.transforms import v2
+
+    if views < 1:
+        raise ValueError(f"views must be a positive number of views per photo, got {views}")
+    photos = [p.expand(3, -1, -1) if p.shape[0] == 1 else p for p in photos]
+    if not photos or any(p.dtype != torch.uint8 or p.dim() != 3 or p.shape[0] != 3 for p in photos):
+        raise ValueError("photos must be a non-empty sequence of uint8 tensors (1 or 3, H, W)")
+    view = v2.Compose([v2.RandomResizedCrop(size, scale=(0.3, 0.8), antialias=True), v2.RandomHorizontalFlip(),
+                       v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.05)])
+    square = v2.Resize((size, size), antialias=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        queries = torch.stack([view(p) for p in photos for _ in range(views)])
+    labels = torch.arange(len(photos)).repeat_interleave(views)
+    return torch.stack([square(p) for p in photos]), queries, labels
 
 
 def _check_codes(name: str, codes) -> torch.Tensor:

@@ -155,3 +155,35 @@ def test_neighbour_grid_colours_each_neighbour_by_its_class():
     titles = [(ax.get_title(), ax.title.get_color()) for ax in fig.axes]
     assert titles == [("query: a", "black"), ("a", "green"), ("b", "red"),
                       ("query: b", "black"), ("b", "green"), ("a", "red")]
+
+
+def test_photo_views_shapes_labels_and_seed():
+    photos = [torch.randint(0, 256, (3, 60, 90), dtype=torch.uint8), torch.randint(0, 256, (1, 50, 50),
+                                                                                    dtype=torch.uint8)]
+    state = torch.get_rng_state()
+    gallery, views, labels = codes.photo_views(photos, views=3, size=32, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)  # the global random state is untouched
+    assert gallery.shape == (2, 3, 32, 32) and views.shape == (6, 3, 32, 32)
+    assert gallery.dtype == views.dtype == torch.uint8
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert torch.equal(gallery[1, 0], gallery[1, 2])  # the grey photo repeated to three channels
+    assert torch.equal(views, codes.photo_views(photos, views=3, size=32, seed=5)[1])
+    assert not torch.equal(views, codes.photo_views(photos, views=3, size=32, seed=6)[1])
+    assert not torch.equal(views[0], views[1])  # each view is drawn anew
+
+
+def test_photo_views_keep_a_colour_photo_its_colour():
+    # flat red, green and blue photos: a crop changes nothing, the colour jitter (hue +-0.05) keeps the hue, so
+    # the nearest photo by pixels is always the right one
+    photos = [torch.zeros(3, 40, 40, dtype=torch.uint8).index_fill_(0, torch.tensor([c]), 200) for c in range(3)]
+    gallery, views, labels = codes.photo_views(photos, views=4, size=16)
+    predicted = codes.knn_predict(gallery.flatten(1).float(), torch.arange(3), views.flatten(1).float())
+    assert torch.equal(predicted, labels)
+    assert views.float().std() > 0 and (views.float().mean((1, 2, 3)) != 200 / 3).any()  # jittered
+
+
+def test_photo_views_rejects_bad_input():
+    with pytest.raises(ValueError, match="views must be"):
+        codes.photo_views([torch.zeros(3, 8, 8, dtype=torch.uint8)], views=0)
+    with pytest.raises(ValueError, match="photos must be"):
+        codes.photo_views([torch.zeros(3, 8, 8)], views=2)
