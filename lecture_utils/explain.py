@@ -22,7 +22,8 @@ The CAM family differs only in the channel weights alpha_k^c (one small function
 
 Augmented Grad-CAM (Morbidelli et al. 2020) is not a weighting rule but a super-resolution of Grad-CAM from
 augmented copies (``augmented_grad_cam``). Perturbation and optimisation methods: ``occlusion`` (Zeiler and
-Fergus), ``class_model`` (Simonyan et al.), ``invert`` (Mahendran and Vedaldi); and for reading a net:
+Fergus), ``class_model`` (Simonyan et al.; ``class_model_fourier`` in the parametrisation of Olah et al. 2017),
+``invert`` (Mahendran and Vedaldi); and for reading a net:
 ``receptive_field``, ``top_patches``, ``activations``, ``relu_sparsity``.
 
 Normalisation (all CAM methods, as pytorch-grad-cam): ReLU, bilinear upsampling to the input size
@@ -434,6 +435,27 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
             + (images[..., :, 1:] - images[..., :, :-1]).abs().sum(dim=(1, 2, 3)))
 
 
+def _ascend(model: nn.Module, targets, parameter: torch.Tensor, render: Callable[[], torch.Tensor], steps: int,
+            lr: float, jitter: int, generator: torch.Generator, penalty: Callable[[], torch.Tensor] | None = None,
+            after_step: Callable[[int], None] | None = None) -> None:
+    """Gradient ascent (Adam on ``parameter``) of sum_n S_(c_n)(shift(render())_n) - penalty(): the loop shared by
+    the class models. Each step the rendered images are rolled by one random offset of up to ``jitter`` pixels
+    (the gradient flows back through the roll); ``after_step(step)`` may then edit ``parameter`` in place."""
+    with explaining(model):
+        classes = resolve_targets(targets, model(render().detach())).to(parameter.device)  # range check
+        optimizer = torch.optim.Adam([parameter], lr=lr)
+        for step in range(1, steps + 1):
+            dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist() if jitter else (0, 0))
+            scores = model(render().roll((dy, dx), dims=(2, 3))).gather(1, classes[:, None]).sum()
+            objective = scores - penalty() if penalty is not None else scores
+            optimizer.zero_grad()
+            (-objective).backward(inputs=[parameter])
+            optimizer.step()
+            if after_step is not None:
+                with torch.no_grad():
+                    after_step(step)
+
+
 def class_model(model: nn.Module, target: int | list[int], steps: int = 200, l2: float = 1e-3,
                 shape: tuple[int, int, int] = (1, 64, 64), lr: float = 0.05, seed: int = 0, jitter: int = 0,
                 blur_every: int = 0, blur_sigma: float = 0.5, clip: tuple[float, float] | None = None
@@ -451,27 +473,67 @@ def class_model(model: nn.Module, target: int | list[int], steps: int = 200, l2:
         raise ValueError(f"steps must be >= 1 and l2, jitter, blur_every >= 0, got {steps}, {l2}, {jitter}, "
                          f"{blur_every}")
     targets = [target] if isinstance(target, int) else list(target)
-    device = _device(model)
     generator = torch.Generator().manual_seed(seed)
-    image = (0.01 * torch.randn((len(targets), *shape), generator=generator)).to(device).requires_grad_(True)
-    with explaining(model):
-        classes = resolve_targets(targets, model(image.detach())).to(device)  # range check
-        optimizer = torch.optim.Adam([image], lr=lr)
-        for step in range(1, steps + 1):
-            dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist() if jitter else (0, 0))
-            shifted = image.roll((dy, dx), dims=(2, 3))  # the gradient flows back through the roll
-            scores = model(shifted).gather(1, classes[:, None]).sum()
-            objective = scores - l2 * image.pow(2).sum()
-            optimizer.zero_grad()
-            (-objective).backward(inputs=[image])
-            optimizer.step()
-            with torch.no_grad():
-                if blur_every and step % blur_every == 0:
-                    image.copy_(gaussian_blur(image, 2 * math.ceil(2 * blur_sigma) + 1, blur_sigma))
-                if clip is not None:
-                    image.clamp_(*clip)
+    image = (0.01 * torch.randn((len(targets), *shape), generator=generator)).to(_device(model)).requires_grad_(True)
+
+    def regularise(step):
+        if blur_every and step % blur_every == 0:
+            image.copy_(gaussian_blur(image, 2 * math.ceil(2 * blur_sigma) + 1, blur_sigma))
+        if clip is not None:
+            image.clamp_(*clip)
+
+    _ascend(model, targets, image, lambda: image, steps, lr, jitter, generator,
+            penalty=lambda: l2 * image.pow(2).sum(), after_step=regularise)
     out = image.detach().cpu()
     return out[0] if isinstance(target, int) else out
+
+
+# The square root of ImageNet's RGB colour covariance (Lucid's ``color_correlation_svd_sqrt``, Olah et al. 2017),
+# scaled so that its largest column has norm 1: it maps decorrelated colour channels to correlated RGB.
+COLOUR_CORRELATION = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+COLOUR_CORRELATION = COLOUR_CORRELATION / COLOUR_CORRELATION.norm(dim=0).max()
+
+
+def fourier_image(spectrum: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """I = sigmoid(C . IFFT2(v(f) / max(|f|, 1 / max(H, W))) / 4): images in [0, 1] (N, 3, H, W) from a spectrum.
+
+    ``spectrum`` v: real and imaginary parts (N, 3, H, W // 2 + 1, 2) of each decorrelated colour channel's
+    2-D Fourier coefficients; ``size`` (H, W). Scaling v by 1/|f| gives white noise v the 1/f amplitude spectrum
+    of natural photos, so every frequency starts equally easy to change (Olah et al. 2017, "Feature
+    Visualization": a *parametrisation*, not a penalty); C is ``COLOUR_CORRELATION``; the sigmoid keeps every
+    pixel in [0, 1].
+    """
+    h, w = size
+    if spectrum.dim() != 5 or spectrum.shape[1:] != (3, h, w // 2 + 1, 2):
+        raise ValueError(f"spectrum must have shape (N, 3, {h}, {w // 2 + 1}, 2) for size {size}, got "
+                         f"{tuple(spectrum.shape)}")
+    f = torch.sqrt(torch.fft.fftfreq(h)[:, None] ** 2 + torch.fft.rfftfreq(w)[None] ** 2)
+    scale = 1.0 / f.clamp_min(1.0 / max(h, w)).to(spectrum.device)
+    channels = torch.fft.irfft2(torch.view_as_complex(spectrum) * scale, s=(h, w), norm="ortho") / 4
+    return torch.sigmoid(torch.einsum("ij,njhw->nihw", COLOUR_CORRELATION.to(channels), channels))
+
+
+def class_model_fourier(model: nn.Module, targets: list[int], preprocess: Callable[[torch.Tensor], torch.Tensor],
+                        steps: int = 200, size: tuple[int, int] = (112, 112), lr: float = 0.05, seed: int = 0,
+                        jitter: int = 8) -> torch.Tensor:
+    """A class model optimised in a Fourier, colour-decorrelated parametrisation: maximise
+    S_c(preprocess(shift(I))) over the spectrum v of ``I = fourier_image(v)`` (Adam, from small seeded noise).
+
+    Pixel-space ascent (``class_model``) moves every pixel independently, and the gradient of a CNN favours high
+    frequencies, so it finds high-frequency, saturated patterns that blur has to fight; in this parametrisation
+    a step changes all frequencies equally, so large structures appear as fast as fine ones. ``preprocess``
+    maps [0, 1] images to the net's input (e.g. ``data.efficientnet_lite_input``'s scaling). Returns the
+    images in [0, 1] (N, 3, H, W), one per class of ``targets``.
+    """
+    if steps < 1 or jitter < 0:
+        raise ValueError(f"steps must be >= 1 and jitter >= 0, got {steps}, {jitter}")
+    targets = list(targets)
+    h, w = size
+    generator = torch.Generator().manual_seed(seed)
+    spectrum = (0.01 * torch.randn((len(targets), 3, h, w // 2 + 1, 2), generator=generator)).to(_device(model))
+    spectrum.requires_grad_(True)
+    _ascend(model, targets, spectrum, lambda: preprocess(fourier_image(spectrum, size)), steps, lr, jitter, generator)
+    return fourier_image(spectrum.detach(), size).cpu()
 
 
 def invert(model: nn.Module, layer, image: torch.Tensor, steps: int = 300, tv: float = 1e-2, lr: float = 0.05,

@@ -172,6 +172,42 @@ def test_class_model_batch_and_regularisers(gap_net):
         explain.class_model(gap_net, 2, steps=5, jitter=-1)
 
 
+def test_fourier_image_gives_each_frequency_a_1_over_f_amplitude():
+    h = w = 16
+    spectrum = torch.zeros(2, 3, h, w // 2 + 1, 2)
+    spectrum[0, 0, 0, 2, 0] = spectrum[1, 0, 0, 4, 0] = 1.0  # one cosine along x, frequency 2/16 and 4/16
+    logits = torch.logit(explain.fourier_image(spectrum, (h, w)).double())  # = C . x, x the decorrelated channels
+    x = torch.linalg.solve(explain.COLOUR_CORRELATION.double(), logits.permute(0, 2, 3, 1)[..., None])[..., 0]
+    wave = x[..., 0]  # channel 0: a cosine, the same in every row
+    assert torch.allclose(wave, wave[:, :1].expand_as(wave), atol=1e-6)
+    amplitude = wave.amax(dim=(1, 2)) - wave.amin(dim=(1, 2))
+    assert amplitude[0] / amplitude[1] == pytest.approx(2.0, rel=1e-4)  # twice the frequency, half the amplitude
+    assert torch.allclose(x[..., 1:], torch.zeros(()).double(), atol=1e-6)  # the other channels stay 0
+    # the colour matrix: its largest column has norm 1, and channel 0 is the (mostly grey) luminance direction
+    assert explain.COLOUR_CORRELATION.norm(dim=0).max().item() == pytest.approx(1.0)
+    grey_axis = explain.COLOUR_CORRELATION[:, 0]
+    assert (grey_axis.max() - grey_axis.min()) / grey_axis.mean() < 0.05
+    with pytest.raises(ValueError, match="spectrum must have shape"):
+        explain.fourier_image(torch.zeros(1, 3, h, w, 2), (h, w))
+
+
+def test_class_model_fourier_raises_each_class_score_and_is_seeded(gap_net):
+    def grey(images):  # the gap net takes one channel, centred
+        return images.mean(dim=1, keepdim=True) - 0.5
+
+    targets = [2, 5]
+    start = gap_net(grey(explain.fourier_image(torch.zeros(2, 3, 32, 17, 2), (32, 32))))
+    images = explain.class_model_fourier(gap_net, targets, grey, steps=60, size=(32, 32), lr=0.2, jitter=2)
+    assert images.shape == (2, 3, 32, 32) and images.min() >= 0 and images.max() <= 1
+    scores = gap_net(grey(images))
+    assert scores[0, 2] > start[0, 2] + 0.4 and scores[1, 5] > start[1, 5] + 0.4  # from the grey start
+    assert scores[0, 2] > scores[1, 2] and scores[1, 5] > scores[0, 5]  # each image raises its own class
+    again = explain.class_model_fourier(gap_net, targets, grey, steps=60, size=(32, 32), lr=0.2, jitter=2)
+    assert torch.equal(images, again)
+    with pytest.raises(ValueError, match="jitter"):
+        explain.class_model_fourier(gap_net, targets, grey, steps=5, jitter=-1)
+
+
 def test_activations_come_from_one_pass_and_give_relu_sparsity(gap_net, canvases):
     acts = explain.activations(gap_net, canvases, ["relu1", "relu3"])
     for layer, f in acts.items():
