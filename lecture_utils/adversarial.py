@@ -57,13 +57,20 @@ def _check(images, labels=None, eps: float | None = None) -> torch.Tensor:
 
 @contextlib.contextmanager
 def _attacking(model: nn.Module):
-    """Eval mode for the attack; the model's mode restored afterwards, also on error."""
+    """Eval mode and frozen parameters for the attack (autograd then skips the weights' gradients); the
+    model's mode and its parameters' ``requires_grad`` restored afterwards, also on error."""
     was_training = model.training
+    parameters = list(model.parameters())
+    trainable = [p.requires_grad for p in parameters]
     model.eval()
+    for p in parameters:
+        p.requires_grad_(False)
     try:
         yield
     finally:
         model.train(was_training)
+        for p, flag in zip(parameters, trainable, strict=True):
+            p.requires_grad_(flag)
 
 
 def _device(model: nn.Module) -> torch.device:
