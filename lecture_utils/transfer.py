@@ -12,7 +12,9 @@ drops that head and puts a new linear head ``y = W h + b`` on the features ``h``
 - ``from scratch``: the same architecture, re-initialised, everything trained.
 
 Frozen blocks stay in eval mode while the rest trains, so their BatchNorm statistics stay frozen too
-(``freeze_bn=False`` shows what happens otherwise: the running means drift to the new data).
+(``freeze_bn=False`` shows what happens otherwise: the running means drift to the new data). A frozen block
+then computes the same output for an image in every epoch: :class:`FrozenCodes` computes it once, and only the
+unfrozen rest trains on those stored codes (the same training, without the repeated forward passes).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import training
+from . import codes, training
 from .data import to_float
 
 STRATEGIES = ("linear probe", "earlier block", "fine-tune top", "fine-tune all", "from scratch")
@@ -41,6 +43,29 @@ def small_cnn(num_classes: int = 5, width: int = 16) -> nn.Sequential:
         block(2 * width, 4 * width, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())),
         nn.Linear(4 * width, num_classes),
     )
+
+
+def subset_indices(labels: torch.Tensor, classes, per_class: int | None = None,
+                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of at most ``per_class`` items of each of ``classes`` (a seeded random choice, the first
+    ``per_class`` of one permutation per class: a larger ``per_class`` with the same seed contains the smaller),
+    and their labels renumbered 0..k-1 in the order of ``classes``."""
+    classes = list(classes)
+    if per_class is not None and per_class < 1:
+        raise ValueError(f"per_class must be a positive number of images (or None: all), got {per_class}")
+    g = torch.Generator().manual_seed(seed)
+    idx = [torch.nonzero(labels == c).squeeze(1) for c in classes]
+    if any(len(i) == 0 for i in idx):
+        raise ValueError(f"classes must all occur in labels, got {classes}")
+    idx = [i[torch.randperm(len(i), generator=g)[:per_class]] for i in idx]
+    return torch.cat(idx), torch.cat([torch.full((len(i),), k) for k, i in enumerate(idx)])
+
+
+def subset(images: torch.Tensor, labels: torch.Tensor, classes, per_class: int | None = None,
+           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of ``classes`` (relabelled 0..k-1), at most ``per_class`` of each, chosen with ``seed``."""
+    idx, new = subset_indices(labels, classes, per_class, seed)
+    return images[idx], new
 
 
 class Transferred(nn.Module):
@@ -66,6 +91,34 @@ class Transferred(nn.Module):
 
     def forward(self, x):
         return self.head(self.pool(self.blocks(x)))
+
+    def after(self, k: int) -> nn.Sequential:
+        """What follows the first ``k`` blocks: ``head(pool(blocks[k:](h)))`` (the same modules, shared)."""
+        return nn.Sequential(*self.blocks[k:], self.pool, self.head)
+
+
+class FrozenCodes:
+    """``blocks[:k](x)`` for a fixed set of images, each depth ``k`` computed once (from depth ``k - 1``).
+
+    Each block runs through :func:`lecture_utils.codes.extract` (eval mode: BatchNorm with its stored
+    statistics; ``torch.inference_mode``; batches of ``batch_size``); depth 0 is the images themselves.
+    """
+
+    def __init__(self, blocks: nn.Sequential, images: torch.Tensor, batch_size: int = 256):
+        self.blocks, self.batch_size, self._codes = blocks, batch_size, {0: images}
+
+    def __call__(self, k: int) -> torch.Tensor:
+        if not 0 <= k <= len(self.blocks):
+            raise ValueError(f"k must lie in [0, {len(self.blocks)}] (the number of blocks), got {k}")
+        if k not in self._codes:
+            previous, block = self(k - 1), self.blocks[k - 1]
+            flat = codes.extract(block, previous, block, self.batch_size)  # (N, D): restores the block's mode
+            was_training = block.training
+            with torch.inference_mode():
+                shape = block.eval()(to_float(previous[:1])).shape[1:]
+            block.train(was_training)
+            self._codes[k] = flat.view(len(previous), *shape)
+        return self._codes[k]
 
 
 def _reset(module: nn.Module) -> nn.Module:
@@ -105,36 +158,103 @@ def resnet_blocks(net: nn.Module) -> nn.Sequential:
     return nn.Sequential(stem, net.layer1, net.layer2, net.layer3, top, net.fc)
 
 
-def compare(pretrained: nn.Sequential, train, test, strategies=STRATEGIES, epochs: int = 5, seed: int = 0,
-            lr: float = 3e-3, batch_size: int = 32, freeze_bn: bool = True) -> pd.DataFrame:
-    """Train every strategy with the same budget (epochs, batch size, learning rate) on ``train`` = (images,
-    labels) and test it on ``test``: one row per strategy with strategy, trainable parameters, seconds,
-    test accuracy.
+def efficientnet_blocks(net: nn.Module) -> nn.Sequential:
+    """An EfficientNet in torchvision's layout (``features`` = stem, seven MBConv stages, 1x1 head conv;
+    ``avgpool``; ``classifier``) as two blocks and the old head: stem + stages 1-7 (320 channels at 1/32 of
+    the input size), the 1x1 head conv + pooling (the 1280-number code), classifier. Shares the weights."""
+    top = nn.Sequential(net.features[-1], net.avgpool, nn.Flatten())
+    return nn.Sequential(nn.Sequential(*net.features[:-1]), top, net.classifier)
 
-    ``pretrained``: ``nn.Sequential`` of blocks whose last entry is the old head (dropped). Deterministic
-    for a given ``seed`` (heads, re-initialisation and shuffling are seeded), up to the seconds column.
-    """
+
+def _check_pair(name: str, pair) -> None:
+    x, y = pair
+    if x.dim() != 4 or len(x) != len(y):
+        raise ValueError(f"{name} must be (images (N, C, H, W), labels (N,)), got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+
+
+def _check(pretrained, strategies, epochs) -> None:
     if not isinstance(pretrained, nn.Sequential) or len(pretrained) < 3:
         raise ValueError("pretrained must be an nn.Sequential of at least two blocks followed by its head")
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    for name, (x, y) in {"train": train, "test": test}.items():
-        if x.dim() != 4 or len(x) != len(y):
-            raise ValueError(f"{name} must be (images (N, C, H, W), labels (N,)), got shapes "
-                             f"{tuple(x.shape)} and {tuple(y.shape)}")
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"strategies must be among {STRATEGIES}, got {unknown}")
+
+
+def _train_and_test(pretrained, strategy, codes_train, y_train, codes_test, y_test, num_classes, *, epochs, seed,
+                    lr, batch_size, freeze_bn) -> dict:
+    """One strategy, trained on the unfrozen part only, on the frozen blocks' codes: ``codes_train(k)`` and
+    ``codes_test(k)`` give ``blocks[:k]`` of the train and test images (k = 0: the images)."""
+    torch.manual_seed(seed)
+    model, groups = build(pretrained, strategy, num_classes, codes_train(0)[:1], freeze_bn)
+    k = model.n_frozen if freeze_bn else 0  # unfrozen BatchNorm moves: then the frozen blocks must run too
+    rest = model.after(k)
+    start = time.perf_counter()
+    training.fit(rest, (codes_train(k), y_train), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                 param_groups=groups, progress=False)
+    seconds = time.perf_counter() - start
+    correct = (training.predict(rest, codes_test(k)).argmax(1) == y_test).numpy()
+    return {"strategy": strategy, "trainable parameters": sum(p.numel() for g in groups for p in g["params"]),
+            "seconds": seconds, "test accuracy": float(correct.mean()), "correct": correct}
+
+
+def compare(pretrained: nn.Sequential, train, test, strategies=STRATEGIES, epochs: int = 5, seed: int = 0,
+            lr: float = 3e-3, batch_size: int = 32, freeze_bn: bool = True) -> pd.DataFrame:
+    """Train every strategy with the same budget (epochs, batch size, learning rate) on ``train`` = (images,
+    labels) and test it on ``test``: one row per strategy with strategy, trainable parameters, seconds,
+    test accuracy and ``correct`` (a bool array: which test images it classified right).
+
+    ``pretrained``: ``nn.Sequential`` of blocks whose last entry is the old head (dropped). Deterministic
+    for a given ``seed`` (heads, re-initialisation and shuffling are seeded), up to the seconds column.
+    """
+    _check(pretrained, strategies, epochs)
+    for name, pair in {"train": train, "test": test}.items():
+        _check_pair(name, pair)
     num_classes = int(max(train[1].max(), test[1].max())) + 1
+    blocks = pretrained[:-1]
+    codes_train, codes_test = FrozenCodes(blocks, train[0]), FrozenCodes(blocks, test[0])
+    return pd.DataFrame([_train_and_test(pretrained, s, codes_train, train[1], codes_test, test[1], num_classes,
+                                         epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, freeze_bn=freeze_bn)
+                         for s in strategies])
+
+
+def epochs_for(n_images: int, images_seen: int = 3000, max_epochs: int = 100) -> int:
+    """The training budget of ``learning_curve``: about ``images_seen`` images per training, so
+    ``round(images_seen / n_images)`` epochs, at least 1 and at most ``max_epochs``."""
+    return int(min(max_epochs, max(1, round(images_seen / n_images))))
+
+
+def learning_curve(pretrained: nn.Sequential, pool, test, per_class=(1, 5, 10, 50, 300), strategies=STRATEGIES,
+                   seeds=(0, 1, 2), lr: float = 1e-2, batch_size: int = 32, images_seen: int = 3000,
+                   max_epochs: int = 100, only_at: dict | None = None) -> pd.DataFrame:
+    """Test accuracy against the number of training images per class, for each strategy and seed.
+
+    ``pool`` = (images, labels 0..k-1): for each seed and n in ``per_class``, n images per class are drawn
+    from it (:func:`subset_indices`); every strategy trains on them for :func:`epochs_for` epochs (about
+    ``images_seen`` images) and is tested on ``test``. The frozen blocks' codes of the pool and the test set
+    are computed once for all sizes and seeds. ``only_at``: ``{strategy: sizes}`` runs an expensive strategy
+    at those sizes of ``per_class`` only. One row per (per class, seed, strategy), with :func:`compare`'s
+    columns.
+    """
+    _check(pretrained, strategies, 1)
+    only_at = only_at or {}
+    if not set(only_at) <= set(strategies) or any(not set(v) <= set(per_class) for v in only_at.values()):
+        raise ValueError(f"only_at must map some of strategies {list(strategies)} to sizes among per_class "
+                         f"{list(per_class)}, got {only_at}")
+    for name, pair in {"pool": pool, "test": test}.items():
+        _check_pair(name, pair)
+    classes = range(int(pool[1].max()) + 1)
+    blocks = pretrained[:-1]
+    codes_pool, codes_test = FrozenCodes(blocks, pool[0]), FrozenCodes(blocks, test[0])
     rows = []
-    for strategy in strategies:
-        torch.manual_seed(seed)
-        model, groups = build(pretrained, strategy, num_classes, train[0], freeze_bn)
-        start = time.perf_counter()
-        training.fit(model, train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, param_groups=groups,
-                     progress=False)
-        seconds = time.perf_counter() - start
-        rows.append({"strategy": strategy,
-                     "trainable parameters": sum(p.numel() for g in groups for p in g["params"]),
-                     "seconds": seconds, "test accuracy": training.evaluate(model, *test).accuracy})
+    for n in per_class:
+        for seed in seeds:
+            idx, y = subset_indices(pool[1], classes, n, seed)
+            row = {"per class": n, "seed": seed, "epochs": epochs_for(len(idx), images_seen, max_epochs)}
+            rows += [row | _train_and_test(pretrained, s, lambda k, idx=idx: codes_pool(k)[idx], y, codes_test,
+                                           test[1], len(classes), epochs=row["epochs"], seed=seed, lr=lr,
+                                           batch_size=batch_size, freeze_bn=True)
+                     for s in strategies if n in only_at.get(s, per_class)]
     return pd.DataFrame(rows)
