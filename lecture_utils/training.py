@@ -15,6 +15,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -230,26 +232,97 @@ def shapes(state_dict: dict[str, torch.Tensor]) -> dict[str, str]:
     return {key: "x".join(map(str, value.shape)) for key, value in state_dict.items()}
 
 
-def _ship(stem: str, name: str, model: nn.Module, payload: bytes, config: dict, history: History) -> None:
-    """Add a trained model to the shipped checkpoints and its entry to the manifest (``make checkpoints``)."""
+def table_columns(columns: dict) -> dict[str, str]:
+    """Each stored column of a results table as text, e.g. ``{"seed": "list of 45", "correct": "45x1000"}``
+    (what the manifest records for a table)."""
+    return {key: "x".join(map(str, value.shape)) if isinstance(value, torch.Tensor) else f"list of {len(value)}"
+            for key, value in columns.items()}
+
+
+def stored_columns(table: pd.DataFrame) -> dict:
+    """A results table as stored: each column a list of numbers or strings, or, when its cells are arrays of
+    one shape (e.g. which test images a model got right), one stacked tensor."""
+    columns = {}
+    for key in table.columns:
+        values = table[key].tolist()
+        columns[key] = torch.from_numpy(np.stack(values)) if values and isinstance(values[0], np.ndarray) else values
+    return columns
+
+
+def table_bytes(columns: dict, config: dict, seconds: float) -> bytes:
+    """The saved form of a results table: its :func:`stored_columns`, its config and the seconds it took."""
+    buffer = io.BytesIO()
+    torch.save({"table": columns, "config": config, "seconds": seconds}, buffer)
+    return buffer.getvalue()
+
+
+def _table(columns: dict) -> pd.DataFrame:
+    """The table that :func:`table_bytes` stored."""
+    return pd.DataFrame({key: list(value.numpy()) if isinstance(value, torch.Tensor) else value
+                         for key, value in columns.items()})
+
+
+def _ship(stem: str, payload: bytes, config: dict, described: dict) -> None:
+    """Add a trained model or a results table to the shipped set and its entry to the manifest
+    (``make checkpoints``); ``described``: what the entry says of the contents (shapes and metrics, or columns)."""
     folder = runtime.shipped_dir()
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_write(folder / f"{stem}.pt", payload)
     manifest = shipped_manifest()
+    name, config_hash_ = stem.rsplit("-", 1)
     manifest[stem] = {
         "name": name,
-        "config_hash": stem.rsplit("-", 1)[1],
+        "config_hash": config_hash_,
         "config": config,
         "sha256": _sha256(payload),
         "bytes": len(payload),
-        "shapes": shapes(model.state_dict()),
-        "metrics": final_metrics(history),
-        "train_seconds": round(sum(history.seconds), 1),
+        **described,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "notebook": os.environ.get("LECTURE_NOTEBOOK", ""),
     }
     _atomic_write(folder / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _stem(name: str, config: dict) -> str:
+    if not name or any(ch in name for ch in "/\\ "):
+        raise ValueError(f"name must be a non-empty string without slashes or spaces, got {name!r}")
+    return f"{name}-{config_hash(config)}"
+
+
+def _load_first(name: str, stem: str, what: str, use: Callable[[dict], object]):
+    """The shipped file of ``stem``, else the user's cached one, verified and passed through ``use`` (which
+    raises if the contents do not fit); None when neither is usable or ``LECTURE_RETRAIN=1``."""
+    if runtime.retrain():
+        return None
+    path = runtime.checkpoint_dir() / f"{stem}.pt"
+    checksum_path = path.with_name(path.name + ".sha256")
+    shipped = shipped_manifest().get(stem)
+    candidates = [("shipped", runtime.shipped_dir() / f"{stem}.pt", shipped["sha256"] if shipped else None),
+                  ("cached", path, checksum_path.read_text().strip() if checksum_path.is_file() else "")]
+    for source, candidate, expected in candidates:
+        if expected is None or not candidate.is_file():
+            continue
+        try:
+            result = use(load_checkpoint(candidate.read_bytes(), expected))
+        except Exception as error:
+            warnings.warn(f"{what} {candidate.name} is unusable ({error}); not loaded.", stacklevel=3)
+            continue
+        print(f"{name}: loaded the {source} {what} {runtime.shown_path(candidate)}")
+        return result
+    return None
+
+
+def _save(name: str, stem: str, payload: bytes, verb: str, seconds: float, config: dict, described: dict) -> None:
+    """Write a freshly computed ``payload`` to the user's cache (atomically, with its SHA-256) and, under
+    ``LECTURE_SHIP=1``, to the shipped set; print one line saying so."""
+    why = "LECTURE_RETRAIN=1" if runtime.retrain() else "no checkpoint for this config yet"
+    print(f"{name}: {verb} in {seconds:.0f} s ({why}); saved to the cache")
+    path = runtime.checkpoint_dir() / f"{stem}.pt"
+    _atomic_write(path, payload)
+    _atomic_write(path.with_name(path.name + ".sha256"), _sha256(payload).encode())
+    if runtime.ship():
+        _ship(stem, payload, config, {**described, "train_seconds": round(seconds, 1)})
 
 
 def cached(
@@ -268,33 +341,41 @@ def cached(
     written atomically (temp file + rename). Prints one line saying which it did. Loading uses
     ``torch.load(..., weights_only=True)``.
     """
-    if not name or any(ch in name for ch in "/\\ "):
-        raise ValueError(f"name must be a non-empty string without slashes or spaces, got {name!r}")
-    stem = f"{name}-{config_hash(config)}"
-    path = runtime.checkpoint_dir() / f"{stem}.pt"
-    checksum_path = path.with_name(path.name + ".sha256")
-    shipped = shipped_manifest().get(stem)
-    candidates = [("shipped", runtime.shipped_dir() / f"{stem}.pt", shipped["sha256"] if shipped else None),
-                  ("cached", path, checksum_path.read_text().strip() if checksum_path.is_file() else "")]
+    stem = _stem(name, config)
+
+    def use(state):
+        model = build()
+        model.load_state_dict(state["model"])
+        return model.eval(), History(**state["history"])
+
+    loaded = _load_first(name, stem, "checkpoint", use)
+    if loaded is not None:
+        return loaded
     model = build()
-    for source, candidate, expected in [] if runtime.retrain() else candidates:
-        if expected is None or not candidate.is_file():
-            continue
-        try:
-            state = load_checkpoint(candidate.read_bytes(), expected)
-            model.load_state_dict(state["model"])
-            print(f"{name}: loaded the {source} checkpoint {runtime.shown_path(candidate)}")
-            return model.eval(), History(**state["history"])
-        except Exception as error:
-            warnings.warn(f"checkpoint {candidate.name} is unusable ({error}); not loaded.", stacklevel=2)
-            model = build()
     start = time.perf_counter()
     history = train(model)
-    why = "LECTURE_RETRAIN=1" if runtime.retrain() else "no checkpoint for this config yet"
-    print(f"{name}: trained in {time.perf_counter() - start:.0f} s ({why}); saved to the cache")
-    payload = checkpoint_bytes(model, history, config)
-    _atomic_write(path, payload)
-    _atomic_write(checksum_path, _sha256(payload).encode())
-    if runtime.ship():
-        _ship(stem, name, model, payload, config, history)
+    _save(name, stem, checkpoint_bytes(model, history, config), "trained", time.perf_counter() - start, config,
+          {"shapes": shapes(model.state_dict()), "metrics": final_metrics(history)})
     return model.eval(), history
+
+
+def cached_table(name: str, config: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """Load if shipped or cached, else compute: a table of results that many trainings produce (a learning
+    curve), looked up and stored exactly as :func:`cached` does a model (``NAME-CONFIGHASH.pt``, shipped set
+    first, SHA-256 checked, ``LECTURE_RETRAIN=1`` recomputes, ``make checkpoints`` ships it).
+
+    ``config`` must name everything the result depends on (data, sizes, seeds, budget, the checkpoint of
+    the pretrained net), since only its hash tells a stored table from a stale one. ``compute()`` returns
+    a DataFrame whose cells are numbers, strings or numpy arrays (one shape per column).
+    """
+    stem = _stem(name, config)
+    loaded = _load_first(name, stem, "results", lambda state: _table(state["table"]))
+    if loaded is not None:
+        return loaded
+    start = time.perf_counter()
+    table = compute()
+    seconds = time.perf_counter() - start
+    columns = stored_columns(table)
+    _save(name, stem, table_bytes(columns, config, seconds), "computed", seconds, config,
+          {"columns": table_columns(columns)})
+    return table

@@ -219,3 +219,71 @@ def test_verify_finds_every_kind_of_mismatch(tmp_data, monkeypatch):
         "stray-0.pt: not in the manifest",
         f"the shipped set is {sum(e['bytes'] for e in manifest.values()) / 1e6:.1f} MB, over the 0 MB limit",
     ]
+
+
+def curve_table(calls):
+    """A small results table as learning_curve returns it: numbers, strings and an array per row."""
+    def compute():
+        import pandas as pd
+
+        calls.append(1)
+        g = torch.Generator().manual_seed(0)
+        correct = [torch.rand(7, generator=g).numpy() > 0.5 for _ in range(3)]
+        return pd.DataFrame({"per class": [1, 5, 10], "strategy": ["probe", "probe", "all"],
+                             "test accuracy": [float(c.mean()) for c in correct], "correct": correct})
+
+    return compute
+
+
+def test_cached_table_computes_once_then_loads_the_same_table(tmp_data, capsys):
+    calls = []
+    table = training.cached_table("curve", {"n": 3}, curve_table(calls))
+    again = training.cached_table("curve", {"n": 3}, curve_table(calls))
+    assert len(calls) == 1 and "curve: computed in" in capsys.readouterr().out
+    assert list(again.columns) == list(table.columns)
+    assert again.drop(columns="correct").equals(table.drop(columns="correct"))
+    for ours, theirs in zip(again["correct"], table["correct"], strict=True):
+        assert ours.dtype == bool and (ours == theirs).all()
+    training.cached_table("curve", {"n": 4}, curve_table(calls))  # another config: computed again
+    assert len(calls) == 2
+
+
+def test_cached_table_is_shipped_verified_and_never_loaded_when_damaged(tmp_data, monkeypatch, capsys):
+    import json
+
+    from lecture_utils import runtime
+    from lecture_utils.course import checkpoints
+
+    monkeypatch.setenv("LECTURE_SHIP", "1")
+    table = training.cached_table("curve", {"n": 3}, curve_table([]))
+    stem = f"curve-{training.config_hash({'n': 3})}"
+    entry = training.shipped_manifest()[stem]
+    assert entry["columns"] == {"per class": "list of 3", "strategy": "list of 3", "test accuracy": "list of 3",
+                                "correct": "3x7"}
+    assert entry["config"] == {"n": 3} and entry["train_seconds"] >= 0 and checkpoints.verify() == []
+
+    monkeypatch.delenv("LECTURE_SHIP")  # a new user: the shipped table, nothing computed
+    monkeypatch.setenv("LECTURE_DATA", str(tmp_data.parent / "fresh"))
+    calls = []
+    loaded = training.cached_table("curve", {"n": 3}, curve_table(calls))
+    assert not calls and loaded["test accuracy"].tolist() == table["test accuracy"].tolist()
+    assert f"curve: loaded the shipped results {runtime.shown_path(runtime.shipped_dir() / stem)}.pt" in (
+        capsys.readouterr().out)
+
+    folder = runtime.shipped_dir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest[stem]["columns"]["correct"] = "3x8"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert checkpoints.verify() == [f"{stem}: the table's columns or lengths differ from the manifest's"]
+
+    path = folder / f"{stem}.pt"
+    damaged = path.read_bytes()[:-10] + b"0123456789"
+    path.write_bytes(damaged)
+    monkeypatch.setenv("LECTURE_DATA", str(tmp_data.parent / "fresher"))
+    with pytest.warns(UserWarning, match="results .* is unusable"):
+        training.cached_table("curve", {"n": 3}, curve_table(calls))
+    assert len(calls) == 1 and path.read_bytes() == damaged  # recomputed into the cache only
+
+    monkeypatch.setenv("LECTURE_RETRAIN", "1")
+    training.cached_table("curve", {"n": 3}, curve_table(calls))
+    assert len(calls) == 2 and "LECTURE_RETRAIN=1" in capsys.readouterr().out

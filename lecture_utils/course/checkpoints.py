@@ -10,8 +10,10 @@ the committed notebook. Instead, fast mode loads the checkpoints shipped in ``da
 ``build`` executes each notebook (all of ``notebooks/`` by default) in fast mode on the CPU with
 ``LECTURE_RETRAIN=1 LECTURE_SHIP=1``: every ``training.cached`` call trains with the project's own
 code and writes ``NAME-CONFIGHASH.pt`` plus its manifest entry (config, SHA-256, final metrics,
-training time, torch version, notebook). A notebook's old entries are removed first, so configs that
-changed leave no stale files. ``verify`` checks every entry against its file.
+training time, torch version, notebook); so does every ``training.cached_table`` call, for results that
+take many trainings (notebook 04's learning curves: the table, its columns in the manifest). A notebook's
+old entries are removed first, so configs that changed leave no stale files. ``verify`` checks every entry
+against its file.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def build(notebooks: list[Path], threads: int = 2) -> int:
 def verify() -> list[str]:
     """Problems of the shipped set: each manifest entry against its file (SHA-256, loadable with
     ``weights_only=True``, the config hash of its config, tensor names and shapes, final metrics of the
-    stored history), files without an entry, and the total size. Empty when all is well."""
+    stored history; for a results table its columns), files without an entry, and the total size. Empty
+    when all is well."""
     folder = runtime.shipped_dir()
     manifest = training.shipped_manifest()
     problems = []
@@ -99,6 +102,10 @@ def verify() -> list[str]:
             problems.append(f"{stem}: the name and config hash do not match the entry's config")
         if state["config"] != entry["config"]:
             problems.append(f"{stem}: the file's config differs from the manifest's")
+        if "table" in state:  # results of many trainings (training.cached_table)
+            if training.table_columns(state["table"]) != entry.get("columns"):
+                problems.append(f"{stem}: the table's columns or lengths differ from the manifest's")
+            continue
         if training.shapes(state["model"]) != entry["shapes"]:
             problems.append(f"{stem}: tensor names or shapes differ from the manifest's")
         if training.final_metrics(training.History(**state["history"])) != entry["metrics"]:
