@@ -233,33 +233,46 @@ def shapes(state_dict: dict[str, torch.Tensor]) -> dict[str, str]:
 
 
 def table_columns(columns: dict) -> dict[str, str]:
-    """Each stored column of a results table as text, e.g. ``{"seed": "list of 45", "correct": "45x1000"}``
+    """Each stored column of a results table as text, e.g. ``{"seed": "list of 45", "correct": "45x125"}``
     (what the manifest records for a table)."""
     return {key: "x".join(map(str, value.shape)) if isinstance(value, torch.Tensor) else f"list of {len(value)}"
             for key, value in columns.items()}
 
 
-def stored_columns(table: pd.DataFrame) -> dict:
+def stored_columns(table: pd.DataFrame) -> tuple[dict, dict[str, int]]:
     """A results table as stored: each column a list of numbers or strings, or, when its cells are arrays of
-    one shape (e.g. which test images a model got right), one stacked tensor."""
-    columns = {}
+    one shape, one stacked tensor; a column of boolean arrays (which test images a model got right) packed 8
+    to a byte (``np.packbits``). Returns the columns and, for each packed column, its arrays' length."""
+    columns, bits = {}, {}
     for key in table.columns:
         values = table[key].tolist()
-        columns[key] = torch.from_numpy(np.stack(values)) if values and isinstance(values[0], np.ndarray) else values
-    return columns
+        if values and isinstance(values[0], np.ndarray):
+            stacked = np.stack(values)
+            if stacked.dtype == bool:
+                bits[key], stacked = stacked.shape[-1], np.packbits(stacked, axis=-1)
+            columns[key] = torch.from_numpy(stacked)
+        else:
+            columns[key] = values
+    return columns, bits
 
 
-def table_bytes(columns: dict, config: dict, seconds: float) -> bytes:
+def table_bytes(columns: dict, bits: dict[str, int], config: dict, seconds: float) -> bytes:
     """The saved form of a results table: its :func:`stored_columns`, its config and the seconds it took."""
     buffer = io.BytesIO()
-    torch.save({"table": columns, "config": config, "seconds": seconds}, buffer)
+    torch.save({"table": columns, "bits": bits, "config": config, "seconds": seconds}, buffer)
     return buffer.getvalue()
 
 
-def _table(columns: dict) -> pd.DataFrame:
+def _table(state: dict) -> pd.DataFrame:
     """The table that :func:`table_bytes` stored."""
-    return pd.DataFrame({key: list(value.numpy()) if isinstance(value, torch.Tensor) else value
-                         for key, value in columns.items()})
+    def cells(key, value):
+        if not isinstance(value, torch.Tensor):
+            return value
+        if key in state["bits"]:
+            return list(np.unpackbits(value.numpy(), axis=-1, count=state["bits"][key]).astype(bool))
+        return list(value.numpy())
+
+    return pd.DataFrame({key: cells(key, value) for key, value in state["table"].items()})
 
 
 def _ship(stem: str, payload: bytes, config: dict, described: dict) -> None:
@@ -284,10 +297,12 @@ def _ship(stem: str, payload: bytes, config: dict, described: dict) -> None:
     _atomic_write(folder / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
 
 
-def _stem(name: str, config: dict) -> str:
+def _stem(name: str, config: dict) -> tuple[str, dict]:
+    """The file stem ``NAME-CONFIGHASH`` and the config as stored (as JSON reads it back: tuples become lists,
+    so that the file and the manifest hold the same config)."""
     if not name or any(ch in name for ch in "/\\ "):
         raise ValueError(f"name must be a non-empty string without slashes or spaces, got {name!r}")
-    return f"{name}-{config_hash(config)}"
+    return f"{name}-{config_hash(config)}", json.loads(json.dumps(config))
 
 
 def _load_first(name: str, stem: str, what: str, use: Callable[[dict], object]):
@@ -341,7 +356,7 @@ def cached(
     written atomically (temp file + rename). Prints one line saying which it did. Loading uses
     ``torch.load(..., weights_only=True)``.
     """
-    stem = _stem(name, config)
+    stem, config = _stem(name, config)
 
     def use(state):
         model = build()
@@ -368,14 +383,14 @@ def cached_table(name: str, config: dict, compute: Callable[[], pd.DataFrame]) -
     the pretrained net), since only its hash tells a stored table from a stale one. ``compute()`` returns
     a DataFrame whose cells are numbers, strings or numpy arrays (one shape per column).
     """
-    stem = _stem(name, config)
-    loaded = _load_first(name, stem, "results", lambda state: _table(state["table"]))
+    stem, config = _stem(name, config)
+    loaded = _load_first(name, stem, "results", _table)
     if loaded is not None:
         return loaded
     start = time.perf_counter()
     table = compute()
     seconds = time.perf_counter() - start
-    columns = stored_columns(table)
-    _save(name, stem, table_bytes(columns, config, seconds), "computed", seconds, config,
+    columns, bits = stored_columns(table)
+    _save(name, stem, table_bytes(columns, bits, config, seconds), "computed", seconds, config,
           {"columns": table_columns(columns)})
     return table

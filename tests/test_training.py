@@ -248,6 +248,9 @@ def test_cached_table_computes_once_then_loads_the_same_table(tmp_data, capsys):
     assert len(calls) == 2
 
 
+CONFIG = {"sizes": (1, 5, 10)}  # a tuple: stored as JSON reads it back, a list, in file and manifest alike
+
+
 def test_cached_table_is_shipped_verified_and_never_loaded_when_damaged(tmp_data, monkeypatch, capsys):
     import json
 
@@ -255,17 +258,17 @@ def test_cached_table_is_shipped_verified_and_never_loaded_when_damaged(tmp_data
     from lecture_utils.course import checkpoints
 
     monkeypatch.setenv("LECTURE_SHIP", "1")
-    table = training.cached_table("curve", {"n": 3}, curve_table([]))
-    stem = f"curve-{training.config_hash({'n': 3})}"
+    table = training.cached_table("curve", CONFIG, curve_table([]))
+    stem = f"curve-{training.config_hash(CONFIG)}"
     entry = training.shipped_manifest()[stem]
     assert entry["columns"] == {"per class": "list of 3", "strategy": "list of 3", "test accuracy": "list of 3",
-                                "correct": "3x7"}
-    assert entry["config"] == {"n": 3} and entry["train_seconds"] >= 0 and checkpoints.verify() == []
+                                "correct": "3x1"}  # 7 booleans packed in a byte
+    assert entry["config"] == {"sizes": [1, 5, 10]} and entry["train_seconds"] >= 0 and checkpoints.verify() == []
 
     monkeypatch.delenv("LECTURE_SHIP")  # a new user: the shipped table, nothing computed
     monkeypatch.setenv("LECTURE_DATA", str(tmp_data.parent / "fresh"))
     calls = []
-    loaded = training.cached_table("curve", {"n": 3}, curve_table(calls))
+    loaded = training.cached_table("curve", CONFIG, curve_table(calls))
     assert not calls and loaded["test accuracy"].tolist() == table["test accuracy"].tolist()
     assert f"curve: loaded the shipped results {runtime.shown_path(runtime.shipped_dir() / stem)}.pt" in (
         capsys.readouterr().out)
@@ -281,9 +284,9 @@ def test_cached_table_is_shipped_verified_and_never_loaded_when_damaged(tmp_data
     path.write_bytes(damaged)
     monkeypatch.setenv("LECTURE_DATA", str(tmp_data.parent / "fresher"))
     with pytest.warns(UserWarning, match="results .* is unusable"):
-        training.cached_table("curve", {"n": 3}, curve_table(calls))
+        training.cached_table("curve", CONFIG, curve_table(calls))
     assert len(calls) == 1 and path.read_bytes() == damaged  # recomputed into the cache only
 
     monkeypatch.setenv("LECTURE_RETRAIN", "1")
-    training.cached_table("curve", {"n": 3}, curve_table(calls))
+    training.cached_table("curve", CONFIG, curve_table(calls))
     assert len(calls) == 2 and "LECTURE_RETRAIN=1" in capsys.readouterr().out
