@@ -280,3 +280,21 @@ def test_say_shows_markdown(capsys):
     assert markdown.data == "GAP keeps **0.991** of its accuracy"
     with pytest.raises(ValueError, match="non-empty Markdown string"):
         claims.say("")
+
+
+def test_each_seed_of_the_spread_is_judged_with_the_runs_interval(monkeypatch, tmp_path):
+    """A seed whose value lies within the noise of the edge reads inconclusive, not holds or differs."""
+    from lecture_utils.course import spread
+
+    runs = spread_runs([{"A beats B": ("> 0", 0.05, None)}, {"A beats B": ("> 0", 0.004, None)},
+                        {"A beats B": ("> 0", 0.06, None)}])
+    spread.update(spread.spread_table(runs), claims.SPREAD_FILE)
+    noisy = claims.Measurement(0.05, 0.03, 0.07, 1000, "paired bootstrap")  # half-width 0.02
+    entry = claims.record("A beats B", "> 0", noisy, notebook="03_x")
+    assert entry.seeds == "0.004 to 0.06 over 3 seeds (holds, inconclusive, holds)"
+    assert entry.verdict == "fragile"  # seed 1 does not establish it
+    exact = claims.record("A beats B", "> 0", 0.05, notebook="03_x")  # no interval: values judged as they are
+    assert (exact.verdict, exact.seeds) == ("holds", "0.004 to 0.06 over 3 seeds (holds)")
+    wide = claims.Measurement(0.05, -0.01, 0.11, 20, "paired bootstrap")  # the run itself is inconclusive
+    entry = claims.record("A beats B", "> 0", wide, notebook="03_x")
+    assert entry.verdict.startswith("inconclusive") and entry.seeds.endswith("over 3 seeds (inconclusive)")

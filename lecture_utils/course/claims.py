@@ -21,7 +21,8 @@ The lecture's side is a number with a tolerance (absolute, ``0.05``, or relative
   bound's side); ``differs``: the whole interval lies outside it;
 - ``inconclusive (n too small: about N would settle it)``: the interval straddles the region's edge;
 - ``fragile``: a fast-mode claim whose verdict is not the same for every seed of the measured spread
-  (``data/seed_spread.csv``, written by :mod:`lecture_utils.course.spread`); full mode is the real check;
+  (``data/seed_spread.csv``, written by :mod:`lecture_utils.course.spread`; each seed's value judged with
+  this run's interval moved to it); full mode is the real check;
 - ``measured``: a number worth showing, with no lecture value to check it against (no tolerance).
 
 A value given without any uncertainty is treated as exact (counts, identities). Recording the same claim
@@ -301,15 +302,28 @@ def seed_spread() -> dict[tuple[str, str], dict[str, str]]:
         return {(row["notebook"], row["claim"]): row for row in csv.DictReader(f)}
 
 
-def _spread_of(notebook: str, claim: str, lecture, tolerance) -> tuple[str, bool]:
+def _spread_of(notebook: str, claim: str, lecture, tolerance,
+               interval: Measurement | None = None) -> tuple[str, bool]:
     """What the seed spread says of a fast-mode claim: (summary, same verdict for every seed). The
-    verdicts are recomputed from the spread's values with the claim's current tolerance."""
+    verdicts are recomputed from the spread's values with the claim's current tolerance. The spread file keeps
+    one value per seed, not its interval, so each seed's value is judged with this run's ``interval`` moved to
+    it (the same test items, so about the same width): a seed whose value lies inside the noise of the edge
+    reads inconclusive, not holds or differs. Without an interval (an exact value) the values are judged as
+    they are."""
     row = seed_spread().get((notebook, claim))
     if row is None:
         return "", True
     values = [_parsed(v) for v in row["values"].split(";")]
+
+    def judged(value):
+        if interval is None or not isinstance(value, float):
+            return verdict(lecture, value, tolerance)
+        moved = Measurement(value, value - (interval.value - interval.low), value + (interval.high - interval.value),
+                            interval.n, interval.method)
+        return verdict(lecture, value, tolerance, moved)
+
     try:
-        verdicts = [base_verdict(verdict(lecture, v, tolerance)) for v in values]
+        verdicts = [base_verdict(judged(v)) for v in values]
     except ValueError:  # a row from before the claim changed kind (e.g. "yes" -> a number): no spread yet
         return "", True
     numbers = all(isinstance(v, float) for v in values)
@@ -368,7 +382,7 @@ def record(claim: str, lecture, ours, *, notebook: str | None = None, tolerance:
     if isinstance(ours, float) and math.isnan(ours):
         raise ValueError(f"ours is NaN for claim {claim!r}: the measurement failed")
     name = notebook or os.environ.get("LECTURE_NOTEBOOK", "").strip() or _notebook or "unnamed"
-    seeds, stable = _spread_of(name, claim, lecture, tolerance) if runtime.is_fast() else ("", True)
+    seeds, stable = _spread_of(name, claim, lecture, tolerance, interval) if runtime.is_fast() else ("", True)
     result = verdict(lecture, ours, tolerance, interval)
     if not stable and base_verdict(result) in ("holds", "differs"):
         result = "fragile"
@@ -443,7 +457,8 @@ def to_markdown(claims: pd.DataFrame) -> str:
 LEGEND = ("Verdict: *holds* when our value's whole 95% interval (column *interval*; none for exact values) lies "
           "within the lecture's tolerance or bound, *differs* when it lies wholly outside, *inconclusive* when it "
           "straddles the edge (with the sample size that would settle it), *fragile* when the verdict is not the "
-          "same for every seed of the fast-mode spread (column *seeds*), *measured* shown without a lecture value. "
+          "same for every seed of the fast-mode spread (column *seeds*: each seed's value judged with this run's "
+          "interval width), *measured* shown without a lecture value. "
           "Mode: fast uses subsets and few epochs, full the lectures' data sizes.")
 
 
