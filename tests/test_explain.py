@@ -369,3 +369,56 @@ def test_plot_overlays_panels_keep_the_images_aspect_and_draw_both_boxes():
     assert fig.get_size_inches().tolist() == [1.5 * 2 * 2, 1.5 * 2]
     drawn = [p.get_edgecolor()[:3] for p in fig.axes[2].patches]  # the map row's first panel
     assert drawn == [(0.0, 1.0, 0.0), (1.0, 0.0, 0.0)]  # true box in lime, predicted in red
+
+
+@pytest.mark.parametrize("method", [explain.grad_cam, explain.grad_cam_plus_plus, explain.score_cam,
+                                    explain.smooth_grad_cam_plus_plus,
+                                    lambda m, x, layer, t, batch_size: explain.cam(m, x, layer, m.output, t,
+                                                                                   batch_size=batch_size)])
+def test_the_cam_family_in_batches_gives_the_maps_of_one_batch(gap_net, method):
+    images = torch.rand(5, 1, 48, 48, generator=torch.Generator().manual_seed(6))
+    targets = [1, 3, 7, 0, 2]
+    whole = method(gap_net, images, "relu3", targets, batch_size=5)
+    assert torch.allclose(method(gap_net, images, "relu3", targets, batch_size=2), whole, atol=1e-5)
+    assert torch.allclose(method(gap_net, images, "relu3", 4, batch_size=2),  # Score-CAM: float rounding only
+                          method(gap_net, images, "relu3", [4] * 5, batch_size=5), atol=1e-5)
+    with pytest.raises(ValueError, match="batch_size"):
+        method(gap_net, images, "relu3", targets, batch_size=0)
+    with pytest.raises(ValueError, match="targets"):
+        method(gap_net, images, "relu3", targets[:4], batch_size=2)
+    assert hooks(gap_net) == 0
+
+
+def test_class_activation_maps_in_batches_equal_one_batch(gap_net):
+    images = torch.rand(5, 1, 48, 48, generator=torch.Generator().manual_seed(7))
+    one = explain.class_activation_maps(gap_net, images, "relu3", gap_net.output, batch_size=5)
+    for got, expected in zip(explain.class_activation_maps(gap_net, images, "relu3", gap_net.output), one,
+                             strict=True):
+        assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_relu_in_place_gives_the_same_scores_and_restores_the_modules(gap_net):
+    images = torch.rand(4, 1, 48, 48, generator=torch.Generator().manual_seed(8))
+    first = nn.Sequential(nn.ReLU(), nn.Conv2d(1, 2, 3), nn.ReLU6())  # a leading ReLU would edit the input
+    with torch.no_grad():
+        expected = gap_net(images)
+        with explain.relu_in_place(gap_net), explain.relu_in_place(first):
+            assert all(m.inplace for m in gap_net.modules() if isinstance(m, nn.ReLU))
+            assert not first[0].inplace and first[2].inplace
+            got = gap_net(images)
+            first(images - 0.5)
+    assert torch.equal(got, expected)
+    assert not any(m.inplace for m in [*gap_net.modules(), *first.modules()] if isinstance(m, nn.ReLU | nn.ReLU6))
+
+
+def test_score_cam_scores_a_masked_image_that_is_all_zero_as_the_blank_image(gap_net):
+    images = torch.zeros(2, 1, 48, 48)
+    images[:, :, 4:12, 30:40] = torch.rand(2, 1, 8, 10, generator=torch.Generator().manual_seed(9))  # ink in a corner
+    seen = []
+    handle = gap_net.register_forward_pre_hook(lambda _m, inputs: seen.append(len(inputs[0])))
+    try:
+        maps = explain.score_cam(gap_net, images, "relu3", [2, 5], batch_size=512)
+    finally:
+        handle.remove()
+    assert torch.allclose(maps, reference(ScoreCAM, gap_net, "relu3", images, [2, 5]), atol=1e-4)
+    assert seen[-1] < 2 * 128  # some masks miss the ink: those masked images were not run

@@ -121,3 +121,23 @@ def test_grad_cam_of_two_classes_falls_on_their_own_photos():
     assert game["own"].all()
     for i in (0, 1):  # most of each map's mass is on its own photo
         assert maps[i, :, side * i : side * (i + 1)].sum() > 0.7 * maps[i].sum()
+
+
+def test_box_from_map_on_many_maps_equals_labelling_each_map_alone():
+    import numpy as np
+    import scipy.ndimage
+
+    def one_by_one(m, threshold):  # the recipe, one map at a time
+        if m.max() <= 0:
+            return [0, 0, m.shape[1], m.shape[0]]
+        labels, _ = scipy.ndimage.label(m >= threshold * m.max())
+        rows, cols = np.nonzero(labels == 1 + np.bincount(labels.ravel())[1:].argmax())  # ties: the first found
+        return [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
+
+    g = torch.Generator().manual_seed(0)
+    maps = (torch.rand(200, 9, 11, generator=g) * (torch.rand(200, 1, 1, generator=g) > 0.1)).round(decimals=1)
+    maps[:20] = (torch.rand(20, 9, 11, generator=g) > 0.6).float()  # many regions of equal size
+    for threshold in (0.0, 0.2, 0.5, 1.0):
+        expected = torch.tensor([one_by_one(m.numpy(), threshold) for m in maps])
+        assert torch.equal(localization.box_from_map(maps, threshold), expected)
+    assert torch.equal(localization.box_from_map(torch.zeros(3, 4, 5)), torch.tensor([[0, 0, 5, 4]] * 3))
