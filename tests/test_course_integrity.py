@@ -135,3 +135,33 @@ def test_committed_notebooks_loaded_shipped_checkpoints(path):
     assert "trained in" not in printed and "saved to the cache" not in printed
     home, repo = str(Path.home()), str(NOTEBOOKS.parent.resolve())
     assert home not in printed and repo not in printed, "outputs must not show this machine's paths"
+
+
+@pytest.mark.slow
+def test_the_shipped_learning_curves_are_what_the_code_computes():
+    """Notebook 04 loads its learning curves (about a hundred trainings) as shipped results: recompute the
+    cheap part of one (the linear probe at 10 and 300 images per class, every seed, on the shipped source's
+    codes) from the manifest's config alone and compare each accuracy with the shipped table's."""
+    import functools
+
+    from lecture_utils import data, transfer
+
+    manifest = training.shipped_manifest()
+    (stem,) = [s for s, e in manifest.items() if e["name"] == "04-curve-different"]
+    curve = manifest[stem]["config"]
+    source_config = manifest[curve["source"]]["config"]
+    source, _ = training.cached("04-source", source_config, functools.partial(
+        transfer.small_cnn, 5, source_config["width"]), lambda net: pytest.fail("the source must be shipped"))
+    mnist = data.mnist()
+    assert mnist.key == curve["data"]
+    seed = curve["seeds"][0]
+    pool = transfer.subset(mnist.train_images, mnist.train_labels, curve["classes"], max(curve["per class"]), seed=seed)
+    test = transfer.subset(mnist.test_images, mnist.test_labels, curve["classes"])
+    ours = transfer.learning_curve(source, pool, test, (10, 300), ["linear probe"], seeds=curve["seeds"],
+                                   images_seen=curve["images_seen"], batch_size=curve["batch_size"], lr=curve["lr"])
+    shipped = training.cached_table("04-curve-different", curve, lambda: pytest.fail("the curve must be shipped"))
+    shipped = shipped[shipped["strategy"] == "linear probe"].set_index(["per class", "seed"])["test accuracy"]
+    assert len(ours) == 2 * len(curve["seeds"])
+    for row in ours.to_dict("records"):
+        key = (row["per class"], row["seed"])
+        assert row["test accuracy"] == pytest.approx(shipped[key], abs=ACCURACY_TOLERANCE), key
