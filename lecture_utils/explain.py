@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -492,7 +493,9 @@ def occlusion(model: nn.Module, images: torch.Tensor, targets, patch: int, strid
     """Zeiler and Fergus: probability of the target class while a ``patch`` square of ``fill`` slides.
 
     Every occluder position is one image of a batch (no pixel loops); a pixel's value is the mean probability
-    over the positions whose patch covers it (pixels no patch covers keep the unoccluded probability).
+    over the positions whose patch covers it (pixels no patch covers keep the unoccluded probability). A patch
+    that changes no pixel (``fill`` on a region already of that value, e.g. black on a digit's background) leaves
+    the image as it is: its probability is the unoccluded one, without a forward pass.
     """
     images = check_images(images)
     h, w = images.shape[-2:]
@@ -504,8 +507,9 @@ def occlusion(model: nn.Module, images: torch.Tensor, targets, patch: int, strid
     ys, xs = torch.arange(h)[None], torch.arange(w)[None]
     in_rows, in_cols = (ys >= r) & (ys < r + patch), (xs >= c) & (xs < c + patch)  # (P, H), (P, W)
     masks = (in_rows[:, :, None] & in_cols[:, None, :]).float()  # (P, H, W): 1 under the occluder
+    cover = masks.sum(0)
     device = _device(model)
-    with explaining(model), torch.no_grad():
+    with explaining(model), channels_last(model), relu_in_place(model), torch.inference_mode():
         x = images.detach().to(device)
         logits = model(x)
         classes = resolve_targets(targets, logits)
@@ -513,9 +517,10 @@ def occlusion(model: nn.Module, images: torch.Tensor, targets, patch: int, strid
         out = []
         for n in range(len(x)):
             occluded = x[n] * (1 - masks[:, None].to(device)) + fill * masks[:, None].to(device)
-            probs = torch.cat([model(occluded[i : i + batch_size]).softmax(1)[:, classes[n]]
-                               for i in range(0, len(occluded), batch_size)]).cpu()
-            cover = masks.sum(0)
+            changed = (occluded != x[n]).flatten(1).any(dim=1).nonzero()[:, 0]
+            probs = torch.full((len(occluded),), float(base[n]))
+            for batch in changed.split(batch_size):
+                probs[batch] = model(occluded[batch]).softmax(1)[:, classes[n]].cpu()
             out.append(torch.where(cover > 0, torch.einsum("p,phw->hw", probs, masks) / cover.clamp_min(1), base[n]))
     return torch.stack(out)
 
@@ -526,31 +531,56 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
             + (images[..., :, 1:] - images[..., :, :-1]).abs().sum(dim=(1, 2, 3)))
 
 
-def _ascend(model: nn.Module, targets, parameter: torch.Tensor, render: Callable[[], torch.Tensor], steps: int,
-            lr: float, jitter: int, generator: torch.Generator, penalty: Callable[[], torch.Tensor] | None = None,
-            after_step: Callable[[int], None] | None = None) -> None:
-    """Gradient ascent (Adam on ``parameter``) of sum_n S_(c_n)(shift(render())_n) - penalty(): the loop shared by
-    the class models. Each step the rendered images are rolled by one random offset of up to ``jitter`` pixels
-    (the gradient flows back through the roll); ``after_step(step)`` may then edit ``parameter`` in place."""
-    with explaining(model):
-        classes = resolve_targets(targets, model(render().detach())).to(parameter.device)  # range check
-        optimizer = torch.optim.Adam([parameter], lr=lr)
+@dataclass
+class _Ascent:
+    """One class-model problem for ``_ascend``: maximise sum_n S_(c_n)(shift(render())_n) - penalty() over
+    ``parameter`` (Adam at ``lr``), with its own jitter and random generator; ``after_step(step)`` may then edit
+    ``parameter`` in place."""
+
+    targets: list[int]
+    parameter: torch.Tensor
+    render: Callable[[], torch.Tensor]
+    lr: float
+    jitter: int
+    generator: torch.Generator
+    penalty: Callable[[], torch.Tensor] | None = None
+    after_step: Callable[[int], None] | None = None
+
+
+def _ascend(model: nn.Module, ascents: list[_Ascent], steps: int) -> None:
+    """Gradient ascent, the loop shared by the class models: each step every problem's rendered images are rolled by
+    one random offset of up to its ``jitter`` pixels (the gradient flows back through the roll), and all of them go
+    through the net as one batch. The problems are independent (a sum of per-image scores, an optimiser and a
+    random generator each), so several in one batch give what one call each gives."""
+    with explaining(model), channels_last(model):
+        classes = torch.cat([resolve_targets(a.targets, model(a.render().detach())).to(a.parameter.device)
+                             for a in ascents])  # range check
+        optimizers = [torch.optim.Adam([a.parameter], lr=a.lr) for a in ascents]
         for step in range(1, steps + 1):
-            dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist() if jitter else (0, 0))
-            scores = model(render().roll((dy, dx), dims=(2, 3))).gather(1, classes[:, None]).sum()
-            objective = scores - penalty() if penalty is not None else scores
-            optimizer.zero_grad()
-            (-objective).backward(inputs=[parameter])
-            optimizer.step()
-            if after_step is not None:
-                with torch.no_grad():
-                    after_step(step)
+            shifted = []
+            for a in ascents:
+                dy, dx = (torch.randint(-a.jitter, a.jitter + 1, (2,), generator=a.generator).tolist() if a.jitter
+                          else (0, 0))
+                shifted.append(a.render().roll((dy, dx), dims=(2, 3)))
+            objective = model(torch.cat(shifted)).gather(1, classes[:, None]).sum()
+            for a in ascents:
+                if a.penalty is not None:
+                    objective = objective - a.penalty()
+            for optimizer in optimizers:
+                optimizer.zero_grad()
+            (-objective).backward(inputs=[a.parameter for a in ascents])
+            for optimizer in optimizers:
+                optimizer.step()
+            for a in ascents:
+                if a.after_step is not None:
+                    with torch.no_grad():
+                        a.after_step(step)
 
 
 def class_model(model: nn.Module, target: int | list[int], steps: int = 200, l2: float = 1e-3,
                 shape: tuple[int, int, int] = (1, 64, 64), lr: float = 0.05, seed: int = 0, jitter: int = 0,
-                blur_every: int = 0, blur_sigma: float = 0.5, clip: tuple[float, float] | None = None
-                ) -> torch.Tensor:  # fmt: skip
+                blur_every: int = 0, blur_sigma: float = 0.5, clip: tuple[float, float] | None = None,
+                same_start: bool = False) -> torch.Tensor:  # fmt: skip
     """Simonyan et al.: the image that maximises S_c(I) - lambda ||I||^2, by gradient ascent (Adam).
 
     Starts from small seeded noise around zero. ``target``: one class (returns (C, H, W)) or a list of classes
@@ -559,13 +589,26 @@ def class_model(model: nn.Module, target: int | list[int], steps: int = 200, l2:
     up to ``jitter`` pixels (rolled, then rolled back) so that no pattern can rely on exact pixel positions;
     every ``blur_every`` steps it is blurred (Gaussian, ``blur_sigma`` pixels) to damp high frequencies; and
     ``clip=(low, high)`` keeps every value in the range real (preprocessed) images have.
+
+    ``same_start=True``: every image of a list starts from the same seeded noise (the jitter is shared anyway), so
+    the batch gives the images of one call per class with this seed, in one pass per step instead of one per class.
     """
+    ascent = _pixel_ascent(model, target, steps, l2, shape, lr, seed, jitter, blur_every, blur_sigma, clip, same_start)
+    _ascend(model, [ascent], steps)
+    out = ascent.parameter.detach().cpu()
+    return out[0] if isinstance(target, int) else out
+
+
+def _pixel_ascent(model, target, steps, l2, shape, lr, seed, jitter, blur_every, blur_sigma, clip,
+                  same_start) -> _Ascent:
+    """``class_model``'s problem: the image itself is the parameter."""
     if steps < 1 or l2 < 0 or jitter < 0 or blur_every < 0:
         raise ValueError(f"steps must be >= 1 and l2, jitter, blur_every >= 0, got {steps}, {l2}, {jitter}, "
                          f"{blur_every}")
     targets = [target] if isinstance(target, int) else list(target)
     generator = torch.Generator().manual_seed(seed)
-    image = (0.01 * torch.randn((len(targets), *shape), generator=generator)).to(_device(model)).requires_grad_(True)
+    start = 0.01 * torch.randn((1 if same_start else len(targets), *shape), generator=generator)
+    image = start.expand(len(targets), *shape).clone().to(_device(model)).requires_grad_(True)
 
     def regularise(step):
         if blur_every and step % blur_every == 0:
@@ -573,10 +616,8 @@ def class_model(model: nn.Module, target: int | list[int], steps: int = 200, l2:
         if clip is not None:
             image.clamp_(*clip)
 
-    _ascend(model, targets, image, lambda: image, steps, lr, jitter, generator,
-            penalty=lambda: l2 * image.pow(2).sum(), after_step=regularise)
-    out = image.detach().cpu()
-    return out[0] if isinstance(target, int) else out
+    return _Ascent(targets, image, lambda: image, lr, jitter, generator, penalty=lambda: l2 * image.pow(2).sum(),
+                   after_step=regularise)
 
 
 # The square root of ImageNet's RGB colour covariance (Lucid's ``color_correlation_svd_sqrt``, Olah et al. 2017),
@@ -616,6 +657,13 @@ def class_model_fourier(model: nn.Module, targets: list[int], preprocess: Callab
     maps [0, 1] images to the net's input (e.g. ``data.efficientnet_lite_input``'s scaling). Returns the
     images in [0, 1] (N, 3, H, W), one per class of ``targets``.
     """
+    ascent = _fourier_ascent(model, targets, preprocess, steps, size, lr, seed, jitter)
+    _ascend(model, [ascent], steps)
+    return fourier_image(ascent.parameter.detach(), size).cpu()
+
+
+def _fourier_ascent(model, targets, preprocess, steps, size, lr, seed, jitter) -> _Ascent:
+    """``class_model_fourier``'s problem: the spectrum is the parameter."""
     if steps < 1 or jitter < 0:
         raise ValueError(f"steps must be >= 1 and jitter >= 0, got {steps}, {jitter}")
     targets = list(targets)
@@ -623,8 +671,30 @@ def class_model_fourier(model: nn.Module, targets: list[int], preprocess: Callab
     generator = torch.Generator().manual_seed(seed)
     spectrum = (0.01 * torch.randn((len(targets), 3, h, w // 2 + 1, 2), generator=generator)).to(_device(model))
     spectrum.requires_grad_(True)
-    _ascend(model, targets, spectrum, lambda: preprocess(fourier_image(spectrum, size)), steps, lr, jitter, generator)
-    return fourier_image(spectrum.detach(), size).cpu()
+    return _Ascent(targets, spectrum, lambda: preprocess(fourier_image(spectrum, size)), lr, jitter, generator)
+
+
+def class_models_in_pixels_and_fourier(model: nn.Module, targets: list[int],
+                                       preprocess: Callable[[torch.Tensor], torch.Tensor], steps: int,
+                                       pixels: dict, fourier: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """``class_model(model, targets, steps, **pixels)`` and ``class_model_fourier(model, targets, preprocess,
+    steps, **fourier)`` side by side: one forward and backward pass of both batches per step instead of one each.
+
+    Each keeps its own seed, jitter, regularisers and optimiser, so the images are those of the two calls (up to
+    float rounding). The pixel images must have the Fourier images' size (``pixels["shape"]``, ``fourier["size"]``).
+    Returns (pixel-space images in the net's input scale, Fourier images in [0, 1]).
+    """
+    pixel_options = {"l2": 1e-3, "shape": (1, 64, 64), "lr": 0.05, "seed": 0, "jitter": 0, "blur_every": 0,
+                     "blur_sigma": 0.5, "clip": None, "same_start": False, **pixels}
+    fourier_options = {"size": (112, 112), "lr": 0.05, "seed": 0, "jitter": 8, **fourier}
+    if tuple(pixel_options["shape"][1:]) != tuple(fourier_options["size"]):
+        raise ValueError(f"the pixel images' shape {pixel_options['shape']} and the Fourier images' size "
+                         f"{fourier_options['size']} must give images of one size")
+    in_pixels = _pixel_ascent(model, list(targets), steps, **pixel_options)
+    in_fourier = _fourier_ascent(model, targets, preprocess, steps, **fourier_options)
+    _ascend(model, [in_pixels, in_fourier], steps)
+    return (in_pixels.parameter.detach().cpu(),
+            fourier_image(in_fourier.parameter.detach(), fourier_options["size"]).cpu())
 
 
 def invert(model: nn.Module, layer, image: torch.Tensor, steps: int = 300, tv: float = 1e-2, lr: float = 0.05,
@@ -641,7 +711,7 @@ def invert(model: nn.Module, layer, image: torch.Tensor, steps: int = 300, tv: f
     x0 = check_images(image[None]).to(device)
     generator = torch.Generator().manual_seed(seed)
     x = (x0.mean() + 0.1 * torch.randn(x0.shape, generator=generator).to(device)).requires_grad_(True)
-    with explaining(model), capture(model, layer) as store:
+    with explaining(model), channels_last(model), capture(model, layer) as store:
         model(x0)
         goal = store["activations"].detach()
         optimizer = torch.optim.Adam([x], lr=lr)
@@ -751,38 +821,59 @@ def receptive_field(model: nn.Sequential, layer: str) -> tuple[int, int, float]:
     return size, stride, centre
 
 
-def top_patches(model: nn.Sequential, layer: str, images: torch.Tensor, channel: int, k: int = 9) -> torch.Tensor:
+def top_patches(model: nn.Sequential, layer: str, images: torch.Tensor, channel: int | list[int], k: int = 9
+                ) -> torch.Tensor:  # fmt: skip
     """The ``k`` input patches (k, C, r, r) that activate ``channel`` of ``layer`` most, over all positions of all
-    ``images``: each unit's receptive field (r x r, zero-padded at the border)."""
+    ``images``: each unit's receptive field (r x r, zero-padded at the border). A list of channels gives
+    (len(channels), k, C, r, r) from the same forward pass."""
     size, stride, centre = receptive_field(model, layer)
+    channels = [channel] if isinstance(channel, int) else list(channel)
     with explaining(model), torch.no_grad(), capture(model, layer) as store:
         model(check_images(images).to(_device(model)))
-        maps = store["activations"][:, channel].cpu()  # (N, h, w)
-    if k > maps.numel():
-        raise ValueError(f"k must be at most {maps.numel()} (positions x images), got {k}")
-    best = maps.flatten().topk(k).indices
-    n, rest = best // maps[0].numel(), best % maps[0].numel()
-    rows, cols = rest // maps.shape[-1], rest % maps.shape[-1]
+        every = store["activations"][:, channels].cpu()  # (N, channels, h, w)
     padded = F.pad(images.detach().cpu(), (size,) * 4)  # a unit's field may reach past the border
     first = centre - (size - 1) / 2 + size  # first row (column) of unit 0's field, in padded coordinates
-    top = (first + rows * stride).round().long(), (first + cols * stride).round().long()
-    return torch.stack([padded[i, :, r : r + size, c : c + size] for i, r, c in zip(n, *top, strict=True)])
+    out = []
+    for i in range(len(channels)):
+        maps = every[:, i]  # (N, h, w)
+        if k > maps.numel():
+            raise ValueError(f"k must be at most {maps.numel()} (positions x images), got {k}")
+        best = maps.flatten().topk(k).indices
+        n, rest = best // maps[0].numel(), best % maps[0].numel()
+        rows, cols = rest // maps.shape[-1], rest % maps.shape[-1]
+        top = (first + rows * stride).round().long(), (first + cols * stride).round().long()
+        out.append(torch.stack([padded[j, :, r : r + size, c : c + size] for j, r, c in zip(n, *top, strict=True)]))
+    return out[0] if isinstance(channel, int) else torch.stack(out)
 
 
-def activations(model: nn.Module, images: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-    """The outputs of several ``layers`` for ``images``, from one forward pass (no gradients); CPU tensors."""
+def activations(model: nn.Module, images: torch.Tensor, layers: list[str], batch_size: int = BATCH_SIZE
+                ) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The outputs of several ``layers`` for ``images``, from one forward pass per batch of ``batch_size``
+    images (no gradients); CPU tensors."""
+    images = check_images(images)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    outputs: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     with explaining(model), torch.no_grad(), ExitStack() as stack:
         stores = {layer: stack.enter_context(capture(model, layer)) for layer in layers}
-        model(check_images(images).to(_device(model)))
-    return {layer: store["activations"].cpu() for layer, store in stores.items()}
+        for batch in images.split(batch_size):
+            model(batch.to(_device(model)))
+            for layer, store in stores.items():
+                outputs[layer].append(store["activations"].cpu())
+    return {layer: torch.cat(parts) for layer, parts in outputs.items()}
 
 
 def relu_sparsity(model: nn.Module, images: torch.Tensor, layers: list[str]) -> dict[str, dict[str, float]]:
     """Per layer: the fraction of zero activations, and the fraction of channels zero on every image and position
     ("dead" on these images: no gradient flows through them while they stay zero); one forward pass."""
+    return sparsity(activations(model, images, layers))
+
+
+def sparsity(outputs: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """``relu_sparsity`` of activations already computed (``activations``' dict of (N, K, h, w) per layer)."""
     return {layer: {"zero activations": (f == 0).float().mean().item(),
                     "dead channels": (f.amax(dim=(0, 2, 3)) <= 0).float().mean().item()}
-            for layer, f in activations(model, images, layers).items()}
+            for layer, f in outputs.items()}
 
 
 def raw_grad_cam(model: nn.Module, images: torch.Tensor, layer, targets=None) -> torch.Tensor:

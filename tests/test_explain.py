@@ -422,3 +422,59 @@ def test_score_cam_scores_a_masked_image_that_is_all_zero_as_the_blank_image(gap
         handle.remove()
     assert torch.allclose(maps, reference(ScoreCAM, gap_net, "relu3", images, [2, 5]), atol=1e-4)
     assert seen[-1] < 2 * 128  # some masks miss the ink: those masked images were not run
+
+
+def test_occlusion_skips_patches_that_change_no_pixel(gap_net):
+    image = torch.zeros(1, 1, 48, 48)
+    image[..., 30:40, 8:20] = torch.rand(10, 12, generator=torch.Generator().manual_seed(10))  # ink; the rest 0
+    seen = []
+    handle = gap_net.register_forward_pre_hook(lambda _m, inputs: seen.append(len(inputs[0])))
+    try:
+        maps = explain.occlusion(gap_net, image, 4, patch=12, stride=12, fill=0.0)
+    finally:
+        handle.remove()
+    assert seen == [1, 4]  # the image, then only the 4 of 16 positions whose patch covers ink
+    by_hand = torch.empty(48, 48)
+    with torch.no_grad():
+        for r in range(0, 48, 12):
+            for c in range(0, 48, 12):
+                occluded = image.clone()
+                occluded[..., r : r + 12, c : c + 12] = 0.0
+                by_hand[r : r + 12, c : c + 12] = gap_net(occluded).softmax(1)[0, 4]
+    assert torch.allclose(maps[0], by_hand, atol=1e-5)
+
+
+def test_class_model_same_start_equals_one_call_per_class(gap_net):
+    kwargs = dict(steps=20, l2=1e-2, shape=(1, 32, 32), jitter=2, blur_every=5)
+    together = explain.class_model(gap_net, [2, 5, 7], same_start=True, **kwargs)
+    for image, target in zip(together, [2, 5, 7], strict=True):
+        assert torch.allclose(image, explain.class_model(gap_net, target, **kwargs), atol=1e-5)
+    assert not torch.allclose(explain.class_model(gap_net, [2, 5, 7], **kwargs)[1], together[1], atol=1e-5)
+
+
+def test_top_patches_of_several_channels_equal_one_call_each(gap_net, canvases):
+    several = explain.top_patches(gap_net, "relu2", canvases, [3, 0, 7], k=4)
+    assert several.shape == (3, 4, 1, 8, 8)
+    for patches, channel in zip(several, [3, 0, 7], strict=True):
+        assert torch.equal(patches, explain.top_patches(gap_net, "relu2", canvases, channel, k=4))
+
+
+def test_activations_in_batches_equal_one_batch(gap_net):
+    images = torch.rand(5, 1, 48, 48, generator=torch.Generator().manual_seed(11))
+    one = explain.activations(gap_net, images, ["relu1", "relu3"], batch_size=5)
+    for layer, f in explain.activations(gap_net, images, ["relu1", "relu3"], batch_size=2).items():
+        assert torch.allclose(f, one[layer], atol=1e-6)
+
+
+def test_class_models_in_pixels_and_fourier_equal_the_two_calls(gap_net):
+    def grey(images):  # the gap net takes one channel, centred
+        return images.mean(dim=1, keepdim=True) - 0.5
+
+    pixels = dict(shape=(1, 32, 32), l2=1e-3, lr=0.1, jitter=2, blur_every=5, clip=(-0.5, 0.5))
+    fourier = dict(size=(32, 32), lr=0.2, jitter=3, seed=1)
+    in_pixels, in_fourier = explain.class_models_in_pixels_and_fourier(gap_net, [2, 5], grey, 20, pixels, fourier)
+    assert torch.allclose(in_pixels, explain.class_model(gap_net, [2, 5], steps=20, **pixels), atol=1e-5)
+    assert torch.allclose(in_fourier, explain.class_model_fourier(gap_net, [2, 5], grey, steps=20, **fourier),
+                          atol=1e-5)
+    with pytest.raises(ValueError, match="size"):
+        explain.class_models_in_pixels_and_fourier(gap_net, [2], grey, 2, {"shape": (1, 16, 16)}, fourier)
