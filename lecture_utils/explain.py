@@ -4,6 +4,9 @@ Common contract: ``model`` is put in eval mode for the call (each module's mode 
 ``images`` is a float (N, C, H, W) tensor, ``layer`` a submodule or its dotted name, ``targets`` None
 (the predicted class), an int (the same class for every image) or N ints. Maps come back as a CPU
 float tensor (N, H, W) at the input size.
+The CAM family, ``class_activation_maps`` and ``activations`` run at most ``batch_size`` images per forward pass
+(default ``BATCH_SIZE`` = 32: on a CPU, one pass over a thousand images is slower than many small ones); the images
+are independent, so the batch size changes no map beyond float rounding.
 
 The CAM family differs only in the channel weights alpha_k^c (one small function per rule below):
 
