@@ -17,6 +17,7 @@ import copy
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from . import training
@@ -183,6 +184,7 @@ def plot_training_curves(histories: dict[str, training.History], groups: dict[st
             if history.test_acc:
                 ax.plot(epochs, [1 - a for a in history.test_acc], "-", color=color, lw=2, label=f"{name} test")
         ax.set(title=title, xlabel="epoch", ylabel="error")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -214,7 +216,7 @@ def plot_lesions(tables: dict[str, pd.DataFrame], chance: float | None = None) -
         if chance is not None:
             ax.axhline(chance, color="gray", ls=":", lw=1, label="chance")
         ax.set(title=f"{name}: delete one block (red: downsampling)", xlabel="deleted block (input -> output)",
-               ylabel="test error", ylim=(0, 1))
-        ax.legend(fontsize=8)
+               ylabel="test error", ylim=(0, 1.15), xticks=range(len(blocks)))  # headroom: the legend above chance
+        ax.legend(fontsize=8, loc="upper center", ncol=2)
     fig.tight_layout()
     return fig
